@@ -1,0 +1,39 @@
+"""Render a notebook as Markdown (README.md from nbs/index.ipynb) without Quarto.
+
+Follows nbdev's rules: `#| hide` cells are dropped, other directives are stripped, `#| echo: false`
+shows only outputs. Where Quarto is installed, `nbdev_readme` gives the same README."""
+import json, re, sys
+from pathlib import Path
+
+def directives(src):
+    return {m.group(1).rstrip(':'): m.group(2).strip() for m in re.finditer(r'^#\|\s*([\w-]+:?)\s*(.*)$', src, re.M)}
+
+def code(src): return '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip('\n')
+
+def outputs(cell):
+    out = []
+    for o in cell.get('outputs', []):
+        text = o.get('text') or o.get('data', {}).get('text/markdown') or o.get('data', {}).get('text/plain')
+        if text: out.append(''.join(text).rstrip('\n'))
+    return out
+
+def render(nb):
+    parts = []
+    for cell in nb['cells']:
+        src = ''.join(cell['source'])
+        if cell['cell_type'] == 'markdown': parts.append(src.strip('\n')); continue
+        if cell['cell_type'] != 'code': continue
+        d = directives(src)
+        if 'hide' in d or 'default_exp' in d or d.get('include') == 'false': continue
+        if d.get('echo') != 'false' and code(src): parts.append(f"```python\n{code(src)}\n```")
+        parts += [f"```\n{o}\n```" for o in outputs(cell)]
+    return '\n\n'.join(p for p in parts if p) + '\n'
+
+def main(src, dst):
+    nb = json.loads(Path(src).read_text(encoding='utf-8'))
+    md = '<!-- README.md is generated from nbs/index.ipynb: edit that, then run make readme -->\n\n' + render(nb)
+    dst = Path(dst)
+    if not dst.exists() or dst.read_text(encoding='utf-8') != md:
+        tmp = dst.with_name('.' + dst.name + '.tmp'); tmp.write_text(md, encoding='utf-8'); tmp.replace(dst)
+
+if __name__ == '__main__': main(*sys.argv[1:3])

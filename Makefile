@@ -1,0 +1,55 @@
+# mriseg: the two commands are `make demo` and `make test`; each sets itself up on a fresh clone.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip -q --disable-pip-version-check
+TORCH := torch==2.14.1 torchvision==0.29.1
+DEV := .venv/.dev-installed
+DEMO_DATA ?= data/phantom
+DEMO_N ?= 40
+
+.PHONY: demo test sync-check pytest wheel-check readme docs bench clean
+
+demo: $(DEV)
+	@test -d $(DEMO_DATA) || .venv/bin/mriseg phantom $(DEMO_DATA) --n $(DEMO_N)
+	.venv/bin/mriseg info $(DEMO_DATA)
+
+test: $(DEV) sync-check pytest wheel-check
+
+# The dev venv: torch first (from this machine's disk where it lies there), then mriseg with the pinned nbdev 2 stack.
+$(DEV): settings.ini setup.py
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install --upgrade pip
+	$(PIP) install $(TORCH)
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+# Notebooks are the source: cleaning and exporting them must change no tracked file, and README.md must be index.ipynb's.
+sync-check: $(DEV)
+	@git diff --quiet -- nbs mriseg README.md || { echo "commit or stash your changes to nbs/, mriseg/ or README.md before make test"; exit 1; }
+	.venv/bin/nbdev_clean
+	.venv/bin/nbdev_export
+	$(PY) .ci/nb2md.py nbs/index.ipynb README.md
+	@if ! git diff --quiet -- nbs mriseg README.md || [ -n "$$(git ls-files --others --exclude-standard -- nbs mriseg)" ]; then \
+	  git status --short -- nbs mriseg README.md; \
+	  echo "nbdev_clean/nbdev_export/README changed the files above: the notebooks and the library are out of step. Commit the result."; exit 1; fi
+
+pytest: $(DEV)
+	$(PY) -m pytest -n 2 --durations=10 tests
+
+# The wheel, installed with the current fastai release (not the dev pin) into a venv of its own.
+wheel-check: $(DEV)
+	rm -rf dist && $(PY) -m build --wheel --outdir dist . > /dev/null
+	test -x .venv-wheel/bin/python || { python3 -m venv .venv-wheel && .venv-wheel/bin/pip -q install $(TORCH); }
+	.venv-wheel/bin/pip -q --disable-pip-version-check install dist/mriseg-*.whl
+	.venv-wheel/bin/pip -q --disable-pip-version-check install --force-reinstall --no-deps dist/mriseg-*.whl
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/python $(CURDIR)/.ci/wheel_smoke.py
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/mriseg --help > /dev/null && echo "wheel: mriseg --help ok"
+
+readme: $(DEV)
+	$(PY) .ci/nb2md.py nbs/index.ipynb README.md
+
+bench: $(DEV)
+	$(PY) bench/phantom.py
+
+clean:
+	rm -rf dist build *.egg-info _docs _proc
