@@ -48,6 +48,10 @@ wheel-check: $(DEV)
 readme: $(DEV)
 	$(PY) .ci/nb2md.py nbs/index.ipynb README.md
 
+# The docs site from the notebooks, without Quarto (nbdev_docs builds the Quarto one where Quarto is installed).
+docs: $(DEV)
+	$(PY) .ci/docs.py --out _docs
+
 bench: $(DEV)
 	$(PY) bench/phantom.py
 
