@@ -4,14 +4,12 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip -q --disable-pip-version-check
 TORCH := torch==2.14.1 torchvision==0.29.1
 DEV := .venv/.dev-installed
-DEMO_DATA ?= data/phantom
-DEMO_N ?= 40
 
 .PHONY: demo test sync-check pytest wheel-check readme docs bench clean
 
+# Phantom cohort (made once, in data/phantom-demo) -> train (cpu preset) -> predict and evaluate the held-out patients, in runs/demo.
 demo: $(DEV)
-	@test -d $(DEMO_DATA) || .venv/bin/mriseg phantom $(DEMO_DATA) --n $(DEMO_N)
-	.venv/bin/mriseg info $(DEMO_DATA)
+	.venv/bin/mriseg demo --out runs/demo --data data/phantom-demo
 
 test: $(DEV) sync-check pytest wheel-check
 

@@ -56,3 +56,48 @@ def test_info_corrupt_file(tmp_path):
     f = ref.images[2][0]; f.write_bytes(f.read_bytes()[:200])
     r = run('info', tmp_path, check=False)
     assert r.returncode == 2 and f'{f}: is corrupt or truncated' in r.stderr
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A tiny phantom cohort and a one-epoch run on it, made through the command line."
+    d = tmp_path_factory.mktemp('e2e')
+    run('phantom', d/'data', '--n', 6, '--shape', '48x48x32', '--seed', 1)
+    run('train', d/'data', '--out', d/'run', '--epochs', 1, '--size', '32x64', '--bs', 8, '--n-per-epoch', 16,
+        '--valid-n', 8, '--device', 'cpu')
+    return d
+
+def test_train_writes_a_run(trained):
+    names = {p.name for p in (trained/'run').iterdir()}
+    assert {'split.csv', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'} <= names
+    assert {p.name for p in (trained/'run'/'model').iterdir()} == {'model.pth', 'model.json'}
+    r = run('train', trained/'data', '--out', trained/'run', check=False)
+    assert r.returncode == 2 and 'already holds a run' in r.stderr
+
+def test_predict_and_evaluate(trained):
+    from mriseg.train import run_cases
+    import nibabel as nib
+    test = run_cases(trained/'run', trained/'data', 'test')
+    case_dir = test[0].images[0][0].parent
+    run('predict', trained/'run'/'model', case_dir, '--out', trained/'pred', '--device', 'cpu')
+    out = trained/'pred'/f'{test[0].case_id}.nii.gz'
+    src = nib.load(test[0].images[0][0])
+    pred = nib.load(out)
+    assert pred.shape == src.shape and np.allclose(pred.affine, src.affine)
+    assert set(np.unique(np.asanyarray(pred.dataobj))) <= {0, 1, 2, 4}
+    before = out.stat().st_mtime_ns
+    r = run('predict', trained/'run'/'model', case_dir, '--out', trained/'pred', '--device', 'cpu')
+    assert out.stat().st_mtime_ns == before and 'kept 1 of 1' in r.stdout
+    report = trained/'report'
+    r = run('evaluate', trained/'pred', case_dir, '--out', report)
+    assert 'WT' in r.stdout and 'dice' in r.stdout.lower()
+    import pandas as pd
+    summary = pd.read_csv(report/'summary.csv')
+    assert list(summary.columns) == ['region', 'dice_mean', 'dice_std', 'dice_median', 'iou_mean', 'hd95_mean', 'hd95_median', 'n']
+    assert summary.region.tolist() == ['WT', 'TC', 'ET']
+    for f in ('per_case.csv', 'boxplot.png', 'worst_cases.png'): assert (report/f).stat().st_size > 0
+
+def test_predict_bad_model(tmp_path, trained):
+    (tmp_path/'model').mkdir()
+    r = run('predict', tmp_path/'model', trained/'data', '--out', tmp_path/'pred', check=False)
+    assert r.returncode == 2 and 'model.json' in r.stderr and 'Traceback' not in r.stderr
+    assert not (tmp_path/'pred').exists() or not any((tmp_path/'pred').iterdir())
