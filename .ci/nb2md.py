@@ -11,10 +11,18 @@ def directives(src):
 def code(src): return '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip('\n')
 
 def outputs(cell):
+    "Rendered outputs: stdout as text, tables as HTML, other results as text; no stderr, progress bars or images."
     out = []
     for o in cell.get('outputs', []):
-        text = o.get('text') or o.get('data', {}).get('text/markdown') or o.get('data', {}).get('text/plain')
-        if text: out.append(''.join(text).rstrip('\n'))
+        if o.get('output_type') == 'stream':
+            if o.get('name') == 'stdout': out.append(('text', ''.join(o['text']).rstrip('\n')))
+            continue
+        data = o.get('data', {})
+        html, md, plain = (''.join(data.get(k, '')) for k in ('text/html', 'text/markdown', 'text/plain'))
+        if '<progress' in html or 'fastprogress' in html: continue
+        if md: out.append(('md', md.strip('\n')))
+        elif '<table' in html: out.append(('md', html.strip('\n')))
+        elif plain and not plain.startswith('<IPython.core.display') and not plain.startswith('<Figure'): out.append(('text', plain.rstrip('\n')))
     return out
 
 def render(nb):
@@ -26,7 +34,7 @@ def render(nb):
         d = directives(src)
         if 'hide' in d or 'default_exp' in d or d.get('include') == 'false': continue
         if d.get('echo') != 'false' and code(src): parts.append(f"```python\n{code(src)}\n```")
-        parts += [f"```\n{o}\n```" for o in outputs(cell)]
+        parts += [f"```\n{o}\n```" if kind == 'text' else o for kind, o in outputs(cell)]
     return '\n\n'.join(p for p in parts if p) + '\n'
 
 def main(src, dst):
