@@ -129,7 +129,7 @@ def parser():
     s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
     s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
     s.add_argument('--out', required=True, help='folder for <case_id>.nii.gz')
-    s.add_argument('--tta', action='store_true', help='average over flips (slower, a little better)')
+    s.add_argument('--tta', action='store_true', help='also predict the left-right mirror image and average (twice the time)')
     s.add_argument('--overwrite', action='store_true', help='predict again where an output exists (default: keep it)')
     s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
     s.add_argument('--bs', type=int, default=16, help='slices per batch (default 16)')

@@ -58,12 +58,12 @@ def _run_size(shape:tuple, # (X, Y) of the slices
 def _probs(model, x:torch.Tensor, tta:bool=False, bf16:bool=False)->torch.Tensor:
     "Sigmoid probabilities of `model` on `x` [B,C,H,W], averaged over flips if `tta`."
     x, acc = x.contiguous(memory_format=torch.channels_last), 0.
-    for dims in ([(), (-2,), (-1,)] if tta else [()]):
+    for dims in ([(), (-2,)] if tta else [()]):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x.flip(dims) if dims else x)
         out = torch.sigmoid(out.as_subclass(torch.Tensor).float())
         acc = acc + (out.flip(dims) if dims else out)
-    return acc / (3 if tta else 1)
+    return acc / (2 if tta else 1)
 
 # %% ../nbs/09_inference.ipynb #1d1121ce
 def _device(device=None)->torch.device:
@@ -81,7 +81,7 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    context:int=1, # slices per modality the network sees
                    slice_size:tuple=(128,128), # (H, W) the network was trained at
                    bs:int=16, # slices per batch
-                   tta:bool=False, # average over left-right and front-back flips
+                   tta:bool=False, # average over left-right flips
                    device=None, # torch device; None: CUDA when there is one, else the CPU
                    cover:bool=True, # run slices large enough to cover the whole image, see above
                    bf16:bool=None, # bfloat16 autocast; None: on a GPU only
@@ -136,7 +136,7 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
                  case:Case, # a loaded case
                  config:dict, # the model's config (`load_model`), see `model_settings`
                  bs:int=16, # slices per batch
-                 tta:bool=False, # average over left-right and front-back flips
+                 tta:bool=False, # average over left-right flips
                  device=None, # torch device; None: CUDA when there is one, else the CPU
                  min_size:int=10, # drop whole-tumour components smaller than this many voxels; 0 keeps all
                  et_to_core:int=0, # relabel ET as core when it has fewer voxels than this; 0: never
@@ -187,7 +187,7 @@ def _model_config(model, device):
 def predict_cases(model, # a folder written by `save_model`, or a (model, config) pair
                   refs, # `CaseRef`s, or a dataset folder to find them in
                   out_dir, # where to write `<case_id>.nii.gz` (and `<case_id>_probs.nii.gz`)
-                  tta:bool=False, # average over left-right and front-back flips
+                  tta:bool=False, # average over left-right flips
                   overwrite:bool=False, # predict cases whose output already exists again
                   save_probs:bool=False, # also write the region probabilities
                   bs:int=16, # slices per batch
