@@ -8,7 +8,7 @@ import json, os, re
 from pathlib import Path
 import numpy as np
 from .io import (MrisegError, MODALITIES, CaseRef, LabelScheme, BRATS, BRATS2023, MSD_BRAIN,
-                        atomic_path, save_nifti)
+                        atomic_path, save_nifti, _fail)
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'regions', 'labels_from_regions', 'modality_of', 'scheme_from_labels', 'find_cases', 'write_case']
@@ -68,8 +68,6 @@ def scheme_from_labels(labels:dict, path='dataset.json'):
 # %% ../nbs/01_datasets.ipynb #2397cff4
 _NII = re.compile(r'\.nii(\.gz)?$')
 _BRATS_FILE = re.compile(r'^(?P<case>.+?)[_-](?P<mod>t1ce|t1n|t1c|t2w|t2f|t1|t2|flair|seg)\.nii(\.gz)?$', re.I)
-
-def _fail(path, what, todo): raise MrisegError(f"{path}: {what}. {todo}")
 
 def _brats_case(folder, files, scheme):
     "A `CaseRef` for one BraTS case folder, from its `{mod: path}` files."

@@ -50,8 +50,11 @@ def save_nifti(arr, affine, path, header=None):
     return Path(path)
 
 # %% ../nbs/00_io.ipynb #1dd97c18
-def _fail(path, what, todo): raise MrisegError(f"{path}: {what}. {todo}")
+def _fail(path, what, todo):
+    "Raise `MrisegError` as '{path}: {what}. {todo}', the shape of every input error in mriseg."
+    raise MrisegError(f"{path}: {what}. {todo}")
 
+# %% ../nbs/00_io.ipynb #8a4da0b0
 def _truncated_gzip(path):
     "True if `path` starts as gzip but its stream is broken."
     if Path(path).read_bytes()[:2] != b'\x1f\x8b': return False
