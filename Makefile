@@ -21,15 +21,14 @@ $(DEV): settings.ini setup.py
 	$(PIP) install -e ".[dev]"
 	touch $@
 
-# Notebooks are the source: cleaning and exporting them must change no tracked file, and README.md must be index.ipynb's.
+# Notebooks are the source: cleaning and exporting them, and rendering README.md from index.ipynb, must change nothing.
+SNAPSHOT = find nbs mriseg README.md -type f -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*' | sort | xargs sha1sum | sha1sum
 sync-check: $(DEV)
-	@git diff --quiet -- nbs mriseg README.md || { echo "commit or stash your changes to nbs/, mriseg/ or README.md before make test"; exit 1; }
-	.venv/bin/nbdev_clean
-	.venv/bin/nbdev_export
-	$(PY) .ci/nb2md.py nbs/index.ipynb README.md
-	@if ! git diff --quiet -- nbs mriseg README.md || [ -n "$$(git ls-files --others --exclude-standard -- nbs mriseg)" ]; then \
-	  git status --short -- nbs mriseg README.md; \
-	  echo "nbdev_clean/nbdev_export/README changed the files above: the notebooks and the library are out of step. Commit the result."; exit 1; fi
+	@before=$$($(SNAPSHOT)); \
+	.venv/bin/nbdev_clean && .venv/bin/nbdev_export && $(PY) .ci/nb2md.py nbs/index.ipynb README.md || exit 1; \
+	if [ "$$before" != "$$($(SNAPSHOT))" ]; then git status --short -- nbs mriseg README.md; \
+	  echo "nbdev_clean, nbdev_export or the README changed files: notebooks, library and README were out of step. Review and commit the result."; exit 1; fi
+	@echo "notebooks, library and README are in step"
 
 pytest: $(DEV)
 	$(PY) -m pytest -n 2 --durations=10 tests
