@@ -94,8 +94,8 @@ class RunKeeper(Callback):
         with atomic_path(self.out/'checkpoint.pth') as tmp: torch.save(ckpt, tmp)
 
 # %% ../nbs/08_train.ipynb #7b183fd0
-def _labelled_refs(data):
-    refs = [r for r in find_cases(data) if r.label is not None]
+def _labelled_refs(data, scheme=None):
+    refs = [r for r in find_cases(data, scheme) if r.label is not None]
     if len(refs) < 3: raise MrisegError(f"{data}: {len(refs)} cases with masks; training needs at least 3 (train, valid, test). Point it at a labelled dataset.")
     schemes = {r.scheme.name for r in refs}
     if len(schemes) > 1: raise MrisegError(f"{data}: cases use different label schemes {sorted(schemes)}. Train on one dataset at a time.")
@@ -124,13 +124,14 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
           cache=None,  # preprocessing cache folder; default `out`/cache
           device=None,  # torch device; default the GPU if there is one
           prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
+          scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
           **settings,  # override the preset: epochs, arch, size, bs, lr, context, n_per_epoch, ...
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model."
     out = Path(out)
     s = train_settings(preset, **settings)
     _check_out(out, resume)
-    refs = _labelled_refs(data)
+    refs = _labelled_refs(data, scheme)
     scheme, prep = refs[0].scheme, prep or PrepConfig()
     out.mkdir(parents=True, exist_ok=True)
     split = _split([r.case_id for r in refs], out, s, resume)
@@ -171,11 +172,11 @@ def _restore(learn, out, config):
     return start, RunKeeper(out, config, start, history=rows, best=ckpt['best'])
 
 # %% ../nbs/08_train.ipynb #b081828b
-def run_cases(run, data, which='test') -> list:
+def run_cases(run, data, which='test', scheme=None) -> list:
     "The `CaseRef`s of `data` in set `which` ('train', 'valid' or 'test') of `run`/split.csv."
     if which not in ('train', 'valid', 'test'): raise MrisegError(f"which='{which}': use 'train', 'valid' or 'test'.")
     split = load_split(Path(run)/'split.csv')
     ids = set(split.case_id[split['set'] == which])
-    refs = [r for r in find_cases(data) if r.case_id in ids]
+    refs = [r for r in find_cases(data, scheme) if r.case_id in ids]
     if len(refs) != len(ids): raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {Path(run)/'split.csv'}. Give the dataset the run was trained on.")
     return refs
