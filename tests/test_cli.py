@@ -66,6 +66,7 @@ def trained(tmp_path_factory):
         '--valid-n', 8, '--device', 'cpu')
     return d
 
+@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_train_writes_a_run(trained):
     names = {p.name for p in (trained/'run').iterdir()}
     assert {'split.csv', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'} <= names
@@ -73,6 +74,7 @@ def test_train_writes_a_run(trained):
     r = run('train', trained/'data', '--out', trained/'run', check=False)
     assert r.returncode == 2 and 'already holds a run' in r.stderr
 
+@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_predict_and_evaluate(trained):
     from mriseg.train import run_cases
     import nibabel as nib
@@ -96,6 +98,7 @@ def test_predict_and_evaluate(trained):
     assert summary.region.tolist() == ['WT', 'TC', 'ET']
     for f in ('per_case.csv', 'boxplot.png', 'worst_cases.png'): assert (report/f).stat().st_size > 0
 
+@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_predict_bad_model(tmp_path, trained):
     (tmp_path/'model').mkdir()
     r = run('predict', tmp_path/'model', trained/'data', '--out', tmp_path/'pred', check=False)
