@@ -57,7 +57,7 @@ def test_info_corrupt_file(tmp_path):
     r = run('info', tmp_path, check=False)
     assert r.returncode == 2 and f'{f}: is corrupt or truncated' in r.stderr
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def trained(tmp_path_factory):
     "A tiny phantom cohort and a one-epoch run on it, made through the command line."
     d = tmp_path_factory.mktemp('e2e')
