@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np, scipy
 
 
-def cpu_model():
-    "The CPU's model name, from /proc/cpuinfo where there is one."
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
+from _common import cpu_model  # bench/ is on sys.path when a script runs
 
 def folder_mb(path):
     return sum(f.stat().st_size for f in Path(path).rglob('*') if f.is_file())/2**20

@@ -36,13 +36,7 @@ from mriseg.metrics import region_dice_metrics
 from mriseg.model import create_model
 from mriseg.train import train_settings, RunKeeper
 
-def cpu_model():
-    "The CPU's model name, from /proc/cpuinfo where there is one."
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
+from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
 def machine_info(dev):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
@@ -63,13 +57,6 @@ class Clock:
         self.wall, self.user, self.sys = time.perf_counter() - self.t, r.ru_utime - self.r.ru_utime, r.ru_stime - self.r.ru_stime
         self.cpu, self.faults = self.user + self.sys, r.ru_minflt - self.r.ru_minflt
         self.stats = dict(wall_s=self.wall, cpu_s=self.cpu, sys_s=self.sys, faults=self.faults)
-
-def tune_malloc():
-    "Keep freed memory in glibc's heap instead of returning it to the kernel, so big tensors stop costing page faults on every step."
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # never trim the heap; no mmap-ed chunks (they go back to the kernel on free)
-    return all(libc.mallopt(k, v) == 1 for k, v in [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)])
 
 class TrainClock(Callback):
     "Times the training phase of each epoch (from `before_train` to `after_train`), counting its batches, and the validation phase."
