@@ -8,7 +8,7 @@
 No test-time augmentation unless --tta. Prints one line per model, size and precision and writes them all
 to bench/results/predict_<device>.json (or --json). Timings are reported, never asserted.
 """
-import argparse, ctypes, dataclasses, json, os, platform, statistics, tempfile, time
+import argparse, dataclasses, json, os, statistics, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np

@@ -5,7 +5,8 @@ memory-mapped cache, `SegAugment` on the device) -> a fastai `Learner` with `Dic
 region Dice metrics, `fit_one_cycle`; timed over the training batches of each epoch.
 Model step alone: the same network, batch size, dtype and slice size on one batch already in memory
 (forward, `DiceBCELoss`, backward, AdamW step). The two alternate, trial by trial, so both see the
-same load on the machine; the medians are reported.
+same load on the machine; the medians are reported, and the ratio both of the medians and as the
+median of each trial's back-to-back pair.
 
     .venv/bin/python bench/train.py                          # cpu preset on a 10-case (96,96,64) phantom
     .venv/bin/python bench/train.py --breakdown              # also time the parts, to see where the time goes
@@ -14,10 +15,9 @@ same load on the machine; the medians are reported.
 Prints the figures and writes bench/results/train_<device>.json (or --json). Timings are reported,
 never asserted.
 """
-import argparse, ctypes, json, os, platform, resource, statistics, sys, tempfile, time
+import argparse, json, os, platform, resource, statistics, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
-import numpy as np
 import torch
 import fastai
 from fastai.learner import Learner
