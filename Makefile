@@ -31,7 +31,7 @@ sync-check: $(DEV)
 	@echo "notebooks, library and README are in step"
 
 pytest: $(DEV)
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=10 tests
+	$(PY) -m pytest -n 2 --durations=10 tests
 
 # The wheel, installed with the current fastai release (not the dev pin) into a venv of its own. That venv shares
 # the dev venv's torch and CUDA libraries (~5.5 GB) through a .pth file rather than holding a second copy.

@@ -30,9 +30,9 @@ def _shape(s):
     except ValueError: raise MrisegError(f"--shape {s}: not a size. Use full, small or XxYxZ, e.g. 120x120x78.")
 
 # %% ../nbs/12_cli.ipynb #31b51f03
-def dataset_summary(root, n_load=3):
+def dataset_summary(root, n_load=3, scheme=None):
     "A text summary of the dataset at `root`: layout, cases, masks, and a few loaded cases."
-    refs = find_cases(root)
+    refs = find_cases(root, scheme)
     lines = [f'{root}: {len(refs)} cases, layout {", ".join(sorted(Counter(r.layout for r in refs)))}, '
              f'{sum(r.label is not None for r in refs)} with masks']
     for ref in refs[:n_load]:
@@ -43,7 +43,7 @@ def dataset_summary(root, n_load=3):
     if len(refs) > n_load: lines.append(f'  ... and {len(refs) - n_load} more')
     return '\n'.join(lines)
 
-def cmd_info(args): print(dataset_summary(args.data, args.n_load))
+def cmd_info(args): print(dataset_summary(args.data, args.n_load, args.scheme))
 
 # %% ../nbs/12_cli.ipynb #7ee55c58
 def _size(s):
@@ -54,7 +54,7 @@ def _size(s):
 def cmd_train(args):
     "Train a U-Net on a labelled dataset into a run folder."
     from mriseg.train import train
-    train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device,
+    train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device, scheme=args.scheme,
           epochs=args.epochs, arch=args.arch, size=_size(args.size), bs=args.bs, lr=args.lr, context=args.context,
           n_per_epoch=args.n_per_epoch, valid_n=args.valid_n, seed=args.seed)
     print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
@@ -63,14 +63,14 @@ def cmd_train(args):
 def cmd_predict(args):
     "Segment the cases at INPUT with a trained model; one NIfTI per case in the input's space."
     from mriseg.inference import predict_cases
-    paths = predict_cases(args.model, find_cases(args.input), args.out, tta=args.tta, overwrite=args.overwrite,
+    paths = predict_cases(args.model, find_cases(args.input, args.scheme), args.out, tta=args.tta, overwrite=args.overwrite,
                           save_probs=args.save_probs, bs=args.bs, device=args.device)
     print(f'{len(paths)} predictions in {args.out}')
 
 def cmd_evaluate(args):
     "Score predictions against ground truth: per-case and summary tables and plots."
     from mriseg.evaluate import evaluate, print_summary
-    _, summary = evaluate(args.pred, args.gt, args.out, missing=args.missing)
+    _, summary = evaluate(args.pred, args.gt, args.out, missing=args.missing, scheme=args.scheme)
     print_summary(summary)
     print(f'tables and plots in {args.out}')
 
@@ -97,6 +97,9 @@ def run_demo(out='runs/demo', data='data/phantom-demo', n=40, shape=(96, 96, 64)
 def cmd_demo(args): run_demo(args.out, args.data, args.n)
 
 # %% ../nbs/12_cli.ipynb #6d1024db
+_SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
+                '{"name": "lesion", "regions": {"lesion": [1]}} (a model.json too); default: the layout\'s own')
+
 def parser():
     "The `mriseg` argument parser, one subcommand per step."
     p = argparse.ArgumentParser(prog='mriseg', description='Brain tumour segmentation in multi-modal MRI: from NIfTI files to evaluated masks.')
@@ -112,6 +115,7 @@ def parser():
     s = sub.add_parser('info', help='summarise a dataset in any layout mriseg reads')
     s.add_argument('data', help='dataset folder or one case folder')
     s.add_argument('--n-load', type=int, default=3, help='cases to load and describe (default 3)')
+    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     s.set_defaults(func=cmd_info)
     s = sub.add_parser('train', help='train a U-Net with Dice + BCE on a labelled dataset')
     s.add_argument('data', help='dataset folder in any layout mriseg reads')
@@ -124,6 +128,7 @@ def parser():
                             ('valid-n', int, 'validation slices'), ('seed', int, 'seed of the split and the sampling'),
                             ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', str, 'cpu, cuda, cuda:1, ...')]:
         s.add_argument(f'--{flag}', type=typ, default=None, help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
+    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     s.set_defaults(func=cmd_train)
     s = sub.add_parser('predict', help='segment cases with a trained model')
     s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
@@ -134,12 +139,14 @@ def parser():
     s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
     s.add_argument('--bs', type=int, default=16, help='slices per batch (default 16)')
     s.add_argument('--device', default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
+    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     s.set_defaults(func=cmd_predict)
     s = sub.add_parser('evaluate', help='score predictions: Dice, IoU, HD95 per case and region')
     s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')
     s.add_argument('gt', help='ground-truth dataset in any layout mriseg reads')
     s.add_argument('--out', required=True, help='folder for per_case.csv, summary.csv and the plots')
     s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail (default) or score it as empty')
+    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     s.set_defaults(func=cmd_evaluate)
     s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
     s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')

@@ -18,10 +18,11 @@ from fastai.data.core import DataLoaders, TfmdDL, Transform
 from fastai.data.load import DataLoader
 
 from .io import MrisegError, MODALITIES, atomic_path
+from .datasets import region_colours
 
 # %% auto #0
-__all__ = ['REGION_COLOURS', 'split_cases', 'kfold_split', 'save_split', 'load_split', 'pad_crop', 'get_slice', 'volume_slices',
-           'SliceDataset', 'SegAugment', 'SliceDL', 'slice_dataloaders', 'show_slices']
+__all__ = ['split_cases', 'kfold_split', 'save_split', 'load_split', 'pad_crop', 'get_slice', 'volume_slices', 'SliceDataset',
+           'SegAugment', 'SliceDL', 'slice_dataloaders', 'show_slices']
 
 # %% ../nbs/04_data.ipynb #4073646c
 def _patients(case_ids, patient_of=None):
@@ -375,8 +376,6 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
                        SliceDL(val, shuffle=False, drop_last=False, **dl), device=device)
 
 # %% ../nbs/04_data.ipynb #5459d86b
-REGION_COLOURS = {'WT': '#39ff14', 'TC': '#ffd700', 'ET': '#ff2020'}
-
 def show_slices(b,  # `DataLoaders` (a training batch is drawn), a `DataLoader`, or a batch (image, mask)
                 n:int=4,  # number of slices (rows)
                 regions=('WT', 'TC', 'ET'),  # names of the mask channels
@@ -403,7 +402,7 @@ def show_slices(b,  # `DataLoaders` (a training batch is drawn), a `DataLoader`,
             _panel(axs[r, c], x[i, c*k + k//2], y[i], None if pred is None else pred[i], regions)
             if r == 0: axs[r, c].set_title(name)
         axs[r, 0].set_ylabel(f'item {i}')
-    handles = [Line2D([], [], color=REGION_COLOURS.get(g, f'C{j}'), lw=2, label=g) for j, g in enumerate(regions)]
+    handles = [Line2D([], [], color=c, lw=2, label=g) for g, c in region_colours(regions).items()]
     if pred is not None: handles.append(Line2D([], [], color='0.35', ls='--', lw=1.5, label='prediction'))
     fig.legend(handles=handles, loc='upper center', ncol=len(handles), frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4/fig.get_figheight()), pad=0.3)
@@ -419,8 +418,8 @@ def _panel(ax, img, masks, preds, regions):
     cmap = plt.get_cmap('gray').with_extremes(bad='black')  # the background is black
     ax.imshow(np.ma.masked_where(~brain, img).T, cmap=cmap, origin='lower', vmin=lo, vmax=max(hi, lo + 1e-6),
               interpolation='nearest')
-    for j, g in enumerate(regions):  # outer regions drawn first and wider, so shared edges show both colours
-        col, lw = REGION_COLOURS.get(g, f'C{j}'), 1. + 0.9*(len(regions) - 1 - j)
+    for j, (g, col) in enumerate(region_colours(regions).items()):  # outer regions first and wider: shared edges show both
+        lw = 1. + 0.9*(len(regions) - 1 - j)
         if masks[j].any(): ax.contour(masks[j].T, levels=[0.5], colors=[col], linewidths=lw)
         if preds is not None and preds[j].any():
             ax.contour(preds[j].T.astype(float), levels=[0.5], colors=[col], linewidths=1.2, linestyles='dashed')

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json, os, re
 from pathlib import Path
 import numpy as np
+from matplotlib.colors import to_rgba
 from .io import (MrisegError, MODALITIES, CaseRef, LabelScheme, BRATS, BRATS2023, MSD_BRAIN,
                         atomic_path, save_nifti, _fail)
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'regions', 'labels_from_regions', 'modality_of', 'scheme_from_labels', 'find_cases', 'write_case']
+__all__ = ['REGION_COLOURS', 'REGION_TITLES', 'LAYOUTS', 'SCHEMES', 'regions', 'labels_from_regions', 'region_colours',
+           'modality_of', 'scheme_from_labels', 'load_scheme', 'find_cases', 'write_case']
 
 # %% ../nbs/01_datasets.ipynb #13d43a57
 def regions(label, scheme:LabelScheme=BRATS):
@@ -26,6 +28,16 @@ def labels_from_regions(masks, scheme:LabelScheme=BRATS):
     out = np.zeros(np.shape(masks)[1:], np.uint8)
     for m, lab in zip(masks, scheme.paint.values()): out[np.asarray(m) > 0] = lab
     return out
+
+# %% ../nbs/01_datasets.ipynb #c9019caa
+REGION_COLOURS = {'WT': '#2bd14b', 'TC': '#ffd21f', 'ET': '#f2293a'}
+REGION_TITLES = {'WT': 'whole tumour', 'TC': 'tumour core', 'ET': 'enhancing tumour'}
+_OTHER_COLOURS = ['#1f9bff', '#ff8c1a', '#b45cff', '#19d3d3', '#ff5cc8']
+
+def region_colours(names=('WT', 'TC', 'ET')) -> dict:
+    "RGBA colour of each region name: WT green, TC yellow, ET red; any other region from a fixed palette."
+    other = iter(_OTHER_COLOURS * (len(names) // len(_OTHER_COLOURS) + 1))
+    return {n: to_rgba(REGION_COLOURS[n] if n in REGION_COLOURS else next(other)) for n in names}
 
 # %% ../nbs/01_datasets.ipynb #a16adbb9
 _BRATS_MODS = {'brats2021': dict(t1='t1', t1ce='t1ce', t2='t2', flair='flair'),
@@ -64,6 +76,41 @@ def scheme_from_labels(labels:dict, path='dataset.json'):
     fg = [v for v, n in pairs if v != 0]
     if len(fg) == 1: return LabelScheme('lesion', {'lesion': (1,)}, {0: 0, fg[0]: 1})
     raise MrisegError(f"{path}: cannot tell tumour regions from labels {labels}. Pass scheme=LabelScheme(name, regions, raw) to find_cases.")
+
+# %% ../nbs/01_datasets.ipynb #0c1cace7
+SCHEMES = {'brats': BRATS, 'brats2023': BRATS2023, 'msd': MSD_BRAIN}
+_SCHEME_EXAMPLE = '{"name": "lesion", "regions": {"lesion": [1]}, "raw": {"0": 0, "1": 1}}'
+
+def _int(v, p, what):
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isdigit() or int(v) > 255:
+        _fail(p, f'{what} {v!r} is not a label value (an integer 0-255)', f'Write labels as integers, as in {_SCHEME_EXAMPLE}.')
+    return int(v)
+
+def load_scheme(spec) -> LabelScheme:
+    "A `LabelScheme` from a name in `SCHEMES`, a `LabelScheme`, or a JSON file holding one (a model.json too)."
+    if isinstance(spec, LabelScheme): return spec
+    if str(spec).lower() in SCHEMES: return SCHEMES[str(spec).lower()]
+    p = Path(spec)
+    if not p.is_file(): _fail(p, 'is neither a label scheme name nor a file', f"Give one of {', '.join(SCHEMES)}, or a JSON file such as {_SCHEME_EXAMPLE}.")
+    try: d = json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: _fail(p, f'is not a JSON file ({e})', f'Write the scheme as JSON, such as {_SCHEME_EXAMPLE}.')
+    if isinstance(d, dict) and isinstance(d.get('scheme'), dict): d = d['scheme']  # a model.json
+    if not isinstance(d, dict) or not isinstance(d.get('regions'), dict) or not d['regions']:
+        _fail(p, 'holds no "regions" mapping', f'Give each region its labels, outermost first, such as {_SCHEME_EXAMPLE}.')
+    regs = {}
+    for name, ls in d['regions'].items():
+        if not isinstance(ls, list) or not ls: _fail(p, f'region {name!r} lists no labels', f'Give it a list of labels, such as {_SCHEME_EXAMPLE}.')
+        regs[str(name)] = tuple(_int(l, p, f'region {name!r}: label') for l in ls)
+    raw = d.get('raw')
+    if raw is not None:
+        if not isinstance(raw, dict): _fail(p, '"raw" is not a mapping', f'Map file values to labels, such as {_SCHEME_EXAMPLE}.')
+        raw = {_int(k, p, '"raw": file value'): _int(v, p, '"raw": label') for k, v in raw.items()}
+    scheme = LabelScheme(str(d.get('name') or p.stem), regs, raw)
+    try: scheme.paint
+    except MrisegError as e: _fail(p, str(e).rstrip('.'), 'Fix the regions in the file.')
+    unknown = sorted(set(scheme.raw_map.values()) - set(scheme.labels))
+    if unknown: _fail(p, f'"raw" maps to labels {unknown} that no region holds', 'Map every file value to 0 or a label of a region.')
+    return scheme
 
 # %% ../nbs/01_datasets.ipynb #2397cff4
 _NII = re.compile(r'\.nii(\.gz)?$')
@@ -134,9 +181,9 @@ def _decathlon(root, scheme):
     return refs
 
 # %% ../nbs/01_datasets.ipynb #0ecf6352
-def find_cases(root, scheme:LabelScheme=None) -> list:
-    "The cases under `root` as `CaseRef`s, in any layout mriseg reads (detected from the files)."
-    root = Path(root)
+def find_cases(root, scheme=None) -> list:
+    "The cases under `root` as `CaseRef`s, in any layout mriseg reads (detected from the files); `scheme`: anything `load_scheme` reads, else the layout's own."
+    root, scheme = Path(root), None if scheme is None else load_scheme(scheme)
     if not root.exists(): _fail(root, 'does not exist', 'Check the path.')
     if not root.is_dir(): _fail(root, 'is not a folder', 'Give the folder that holds the cases (or one case folder).')
     dec = (root/'dataset.json').exists() or (root/'imagesTr').is_dir() or (root/'imagesTs').is_dir()

@@ -14,26 +14,16 @@ from matplotlib.patches import Patch
 from scipy.ndimage import binary_erosion
 from fastprogress.fastprogress import progress_bar
 from .io import MrisegError, MODALITIES, BRATS, Case, atomic_path, read_nifti, load_case
-from .datasets import find_cases, regions
+from .datasets import find_cases, regions, REGION_COLOURS, REGION_TITLES, region_colours
 from .metrics import region_metrics, lesion_wise
 from .preprocess import brain_mask, brain_bbox
 
 # %% auto #0
-__all__ = ['REGION_COLOURS', 'REGION_TITLES', 'AXES', 'AXES_NAMES', 'SUMMARY_COLUMNS', 'region_colours', 'legend_handles',
-           'axis_number', 'take_slice', 'tumour_slice', 'overlay_rgba', 'check_labels', 'plot_case', 'evaluate_case',
-           'load_prediction', 'summarise', 'format_summary', 'print_summary', 'boxplot_figure', 'worst_cases_figure',
-           'evaluate']
+__all__ = ['AXES', 'AXES_NAMES', 'SUMMARY_COLUMNS', 'legend_handles', 'axis_number', 'take_slice', 'tumour_slice', 'overlay_rgba',
+           'check_labels', 'plot_case', 'evaluate_case', 'load_prediction', 'summarise', 'format_summary',
+           'print_summary', 'boxplot_figure', 'worst_cases_figure', 'evaluate']
 
 # %% ../nbs/10_evaluate.ipynb #5242ab5a
-REGION_COLOURS = {'WT': '#2bd14b', 'TC': '#ffd21f', 'ET': '#f2293a'}
-REGION_TITLES = {'WT': 'whole tumour', 'TC': 'tumour core', 'ET': 'enhancing tumour'}
-_OTHER_COLOURS = ['#1f9bff', '#ff8c1a', '#b45cff', '#19d3d3', '#ff5cc8']
-
-def region_colours(names=('WT', 'TC', 'ET')) -> dict:
-    "RGBA colour of each region name: WT green, TC yellow, ET red; any other region from a fixed palette."
-    other = iter(_OTHER_COLOURS * (len(names) // len(_OTHER_COLOURS) + 1))
-    return {n: to_rgba(REGION_COLOURS[n] if n in REGION_COLOURS else next(other)) for n in names}
-
 def legend_handles(names=('WT', 'TC', 'ET'),  # region names, outermost first
                    styles=False):  # add entries saying ground truth is filled and prediction outlined
     "Legend entries: a colour patch per region, and the two overlay styles when `styles`."

@@ -127,7 +127,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
           scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
           **settings,  # override the preset: epochs, arch, size, bs, lr, context, n_per_epoch, ...
          ) -> Learner:
-    "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model."
+    "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model; the `Learner` returned holds it."
     out = Path(out)
     s = train_settings(preset, **settings)
     _check_out(out, resume)
@@ -158,6 +158,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     learn.add_cb(keeper)
     dls.train_ds.epoch = start
     if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
+    best = out/'model'/'model.pth'
+    if best.exists(): learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
 def _restore(learn, out, config):

@@ -30,7 +30,7 @@ def _title(view, axis, index, dices, two_lines=False):
     return t + ('' if dices is None else ('\n' if two_lines else ' · ') + 'slice Dice ' + '  '.join(f'{k} {v:.3f}' for k, v in dices.items()))
 
 # %% ../nbs/11_widgets.ipynb #be1a89fa
-def _controls(view, axis, modality, alpha, pred_alpha):
+def _controls(view, axis, modality, alpha, pred_alpha, index=None):
     "The viewer's widgets: axis, modality, slice, jump button, and a toggle and opacity per overlay."
     def toggle(name, present, a):
         return (W.Checkbox(value=present, disabled=not present, description=name, indent=False, layout=W.Layout(width='110px')),
@@ -40,7 +40,7 @@ def _controls(view, axis, modality, alpha, pred_alpha):
                                   style=dict(button_width='76px')),
              modality=W.Dropdown(options=[('all', 'all')] + [(_PRETTY.get(m, m), m) for m in view.names], value=modality,
                                  description='Modality', layout=W.Layout(width='190px')),
-             slice=W.IntSlider(value=view.best_index(axis), min=0, max=view.image.shape[1 + axis_number(axis)] - 1,
+             slice=W.IntSlider(value=view.best_index(axis) if index is None else index, min=0, max=view.image.shape[1 + axis_number(axis)] - 1,
                                description='Slice', continuous_update=True, layout=W.Layout(width='420px')),
              best=W.Button(description='most tumour', tooltip='Go to the slice with the most tumour', layout=W.Layout(width='110px')))
     c['gt'], c['gt_alpha'] = toggle('Ground truth', view.gt is not None, alpha)
@@ -64,6 +64,7 @@ class SliceViewer:
                  pred=None,               # prediction: labels [X,Y,Z], region masks [R,X,Y,Z], or a NIfTI file of `case`
                  label=None,              # ground truth; None: the case's own; False: none
                  axis='axial',            # 'axial', 'coronal' or 'sagittal'
+                 index=None,              # slice to open on; None: the one with the most tumour
                  modality='all',          # 'all' (side by side) or one modality name
                  alpha=0.4,               # opacity of the filled ground truth
                  pred_alpha=None,         # opacity of the prediction; None: opaque outline, or `alpha` when filled
@@ -78,7 +79,11 @@ class SliceViewer:
         v.channels(modality)
         if pred_alpha is None: pred_alpha = 1. if v.gt is not None else alpha
         self.size, self.dpi, self._figs, self._busy = size, dpi, {}, False
-        self.controls = c = _controls(v, AXES_NAMES[axis_number(axis)], modality, alpha, pred_alpha)
+        axis = AXES_NAMES[axis_number(axis)]
+        n = v.image.shape[1 + axis_number(axis)]
+        if index is not None and not (isinstance(index, (int, np.integer)) and 0 <= index < n):
+            raise MrisegError(f"SliceViewer: index={index!r} is not a {axis} slice of this case; give 0 to {n - 1}, or None for the slice with the most tumour.")
+        self.controls = c = _controls(v, axis, modality, alpha, pred_alpha, index)
         self.image_w = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
         self.widget = W.VBox([W.HBox([c['axis'], c['modality']]), W.HBox([c['slice'], c['best']]),
                               W.HBox([c['gt'], c['gt_alpha'], c['pred'], c['pred_alpha']]), self.image_w])

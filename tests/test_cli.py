@@ -1,5 +1,5 @@
 """The `mriseg` command end to end, as a user runs it: real processes, real files, exit codes."""
-import os, subprocess, sys
+import fcntl, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
@@ -59,14 +59,19 @@ def test_info_corrupt_file(tmp_path):
 
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
-    "A tiny phantom cohort and a one-epoch run on it, made through the command line."
-    d = tmp_path_factory.mktemp('e2e')
-    run('phantom', d/'data', '--n', 6, '--shape', '48x48x32', '--seed', 1)
-    run('train', d/'data', '--out', d/'run', '--epochs', 1, '--size', '32x64', '--bs', 8, '--n-per-epoch', 16,
-        '--valid-n', 8, '--device', 'cpu')
+    "A tiny phantom cohort and a one-epoch run on it, made through the command line once per pytest run."
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base  # shared by the xdist workers of this run
+    d = root/'e2e'
+    with open(root/'e2e.lock', 'w') as lock:  # the first worker builds it; the others wait, then reuse it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (d/'built').exists():
+            run('phantom', d/'data', '--n', 6, '--shape', '48x48x32', '--seed', 1)
+            run('train', d/'data', '--out', d/'run', '--epochs', 1, '--size', '32x64', '--bs', 8, '--n-per-epoch', 16,
+                '--valid-n', 8, '--device', 'cpu')
+            (d/'built').touch()
     return d
 
-@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_train_writes_a_run(trained):
     names = {p.name for p in (trained/'run').iterdir()}
     assert {'split.csv', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'} <= names
@@ -74,7 +79,6 @@ def test_train_writes_a_run(trained):
     r = run('train', trained/'data', '--out', trained/'run', check=False)
     assert r.returncode == 2 and 'already holds a run' in r.stderr
 
-@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_predict_and_evaluate(trained):
     from mriseg.train import run_cases
     import nibabel as nib
@@ -98,7 +102,6 @@ def test_predict_and_evaluate(trained):
     assert summary.region.tolist() == ['WT', 'TC', 'ET']
     for f in ('per_case.csv', 'boxplot.png', 'worst_cases.png'): assert (report/f).stat().st_size > 0
 
-@pytest.mark.xdist_group('trained')  # one worker builds the run once
 def test_predict_bad_model(tmp_path, trained):
     (tmp_path/'model').mkdir()
     r = run('predict', tmp_path/'model', trained/'data', '--out', tmp_path/'pred', check=False)
