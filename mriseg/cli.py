@@ -8,6 +8,7 @@ import argparse, sys, warnings
 from collections import Counter
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import mriseg
 from .io import MrisegError, load_case
 from .datasets import find_cases, regions
@@ -60,17 +61,25 @@ def cmd_train(args):
     print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
 
 # %% ../nbs/12_cli.ipynb #a7b60d28
+def _cases(data, args):
+    "The cases of `data`, or with --split only those of --set (default test)."
+    if args.split is None:
+        if args.set is not None: raise MrisegError(f"--set {args.set}: needs --split, the run folder or split.csv whose sets to use.")
+        return find_cases(data, args.scheme)
+    from mriseg.train import run_cases
+    return run_cases(args.split, data, args.set or 'test', args.scheme)
+
 def cmd_predict(args):
     "Segment the cases at INPUT with a trained model; one NIfTI per case in the input's space."
     from mriseg.inference import predict_cases
-    paths = predict_cases(args.model, find_cases(args.input, args.scheme), args.out, tta=args.tta, overwrite=args.overwrite,
+    paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
                           save_probs=args.save_probs, bs=args.bs, device=args.device)
     print(f'{len(paths)} predictions in {args.out}')
 
 def cmd_evaluate(args):
     "Score predictions against ground truth: per-case and summary tables and plots."
     from mriseg.evaluate import evaluate, print_summary
-    _, summary = evaluate(args.pred, args.gt, args.out, missing=args.missing, scheme=args.scheme)
+    _, summary = evaluate(args.pred, _cases(args.gt, args), args.out, missing=args.missing, overwrite=args.overwrite)
     print_summary(summary)
     print(f'tables and plots in {args.out}')
 
@@ -79,20 +88,22 @@ def run_demo(out='runs/demo', data='data/phantom-demo', n=40, shape=(96, 96, 64)
     "Phantom cohort -> training -> prediction and evaluation of the held-out patients, in `out`."
     from mriseg.phantom import make_phantom_cohort
     from mriseg.train import train, run_cases
-    from mriseg.inference import predict_cases
-    from mriseg.evaluate import evaluate, print_summary
     out, data = Path(out), Path(data)
     if not data.exists(): make_phantom_cohort(data, n=n, shape=shape)
     else: print(f'using the phantom cohort in {data}')
     if (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists(): print(f'using the model in {out/"model"}')
     else: train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
     (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
-    refs = run_cases(out, data, 'test')
-    predict_cases(out/'model', refs, out/'predictions')
-    _, summary = evaluate(out/'predictions', refs, out/'report')
-    print(f'\nheld-out test patients ({len(refs)}):'); print_summary(summary)
-    print(f'predictions in {out/"predictions"}; tables and plots in {out/"report"}; curves in {out/"curves.png"}')
-    return summary
+    n = len(run_cases(out, data, 'test'))
+    print(f'\nthe {n} held-out test patients of {out/"split.csv"}:')
+    for cmd in (['predict', out/'model', data, '--split', out, '--out', out/'predictions'],
+                ['evaluate', out/'predictions', data, '--split', out, '--out', out/'report', '--overwrite']):
+        cmd = [str(c) for c in cmd]
+        print('$ mriseg ' + ' '.join(cmd))
+        args = parser().parse_args(cmd)
+        args.func(args)
+    print(f'curves in {out/"curves.png"}')
+    return pd.read_csv(out/'report'/'summary.csv')
 
 def cmd_demo(args): run_demo(args.out, args.data, args.n)
 
@@ -140,13 +151,18 @@ def parser():
     s.add_argument('--bs', type=int, default=16, help='slices per batch (default 16)')
     s.add_argument('--device', default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
+    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
     s.set_defaults(func=cmd_predict)
     s = sub.add_parser('evaluate', help='score predictions: Dice, IoU, HD95 per case and region')
     s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')
     s.add_argument('gt', help='ground-truth dataset in any layout mriseg reads')
     s.add_argument('--out', required=True, help='folder for per_case.csv, summary.csv and the plots')
     s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail (default) or score it as empty')
+    s.add_argument('--overwrite', action='store_true', help='replace a report already in --out (default: refuse)')
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
+    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
     s.set_defaults(func=cmd_evaluate)
     s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
     s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')

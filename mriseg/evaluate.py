@@ -19,9 +19,9 @@ from .metrics import region_metrics, lesion_wise
 from .preprocess import brain_mask, brain_bbox
 
 # %% auto #0
-__all__ = ['AXES', 'AXES_NAMES', 'SUMMARY_COLUMNS', 'legend_handles', 'axis_number', 'take_slice', 'tumour_slice', 'overlay_rgba',
-           'check_labels', 'plot_case', 'evaluate_case', 'load_prediction', 'summarise', 'format_summary',
-           'print_summary', 'boxplot_figure', 'worst_cases_figure', 'evaluate']
+__all__ = ['AXES', 'AXES_NAMES', 'SUMMARY_COLUMNS', 'REPORT_FILES', 'legend_handles', 'axis_number', 'take_slice', 'tumour_slice',
+           'overlay_rgba', 'check_labels', 'plot_case', 'evaluate_case', 'load_prediction', 'summarise',
+           'format_summary', 'print_summary', 'boxplot_figure', 'worst_cases_figure', 'evaluate']
 
 # %% ../nbs/10_evaluate.ipynb #5242ab5a
 def legend_handles(names=('WT', 'TC', 'ET'),  # region names, outermost first
@@ -361,15 +361,20 @@ def _worst(per_case, refs, paths, n_worst):
     return out
 
 # %% ../nbs/10_evaluate.ipynb #7ef42d3d
+REPORT_FILES = ['per_case.csv', 'summary.csv', 'boxplot.png', 'worst_cases.png']
+
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
              out=None,         # folder for per_case.csv, summary.csv, boxplot.png, worst_cases.png; None: write nothing
              missing='error',  # a case without prediction: 'error' raises, 'empty' scores it as an empty prediction
              n_worst=4,        # cases in the worst-case montage
              scheme=None,      # label scheme of the dataset; None: the layout's own
-             progress=True):   # show a progress bar over the cases
+             progress=True,    # show a progress bar over the cases
+             overwrite=False): # replace a report already in `out` (else that is an error)
     "Score each prediction against its ground truth; return (per-case DataFrame, summary DataFrame)."
     pred_dir = Path(pred_dir)
+    held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
+    if held and not overwrite: raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True (--overwrite) to replace it, or choose another folder.")
     refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
     paths, rows = _check_inputs(pred_dir, refs, missing), []
     for ref in (progress_bar(refs) if progress else refs):

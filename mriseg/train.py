@@ -175,10 +175,11 @@ def _restore(learn, out, config):
 
 # %% ../nbs/08_train.ipynb #b081828b
 def run_cases(run, data, which='test', scheme=None) -> list:
-    "The `CaseRef`s of `data` in set `which` ('train', 'valid' or 'test') of `run`/split.csv."
+    "The `CaseRef`s of `data` in set `which` ('train', 'valid' or 'test') of `run`/split.csv (or of the split file `run`)."
     if which not in ('train', 'valid', 'test'): raise MrisegError(f"which='{which}': use 'train', 'valid' or 'test'.")
-    split = load_split(Path(run)/'split.csv')
+    path = Path(run) if Path(run).suffix == '.csv' else Path(run)/'split.csv'
+    split = load_split(path)
     ids = set(split.case_id[split['set'] == which])
     refs = [r for r in find_cases(data, scheme) if r.case_id in ids]
-    if len(refs) != len(ids): raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {Path(run)/'split.csv'}. Give the dataset the run was trained on.")
+    if len(refs) != len(ids): raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset the run was trained on.")
     return refs

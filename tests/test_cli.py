@@ -101,6 +101,23 @@ def test_predict_and_evaluate(trained):
     assert list(summary.columns) == ['region', 'dice_mean', 'dice_std', 'dice_median', 'iou_mean', 'hd95_mean', 'hd95_median', 'n']
     assert summary.region.tolist() == ['WT', 'TC', 'ET']
     for f in ('per_case.csv', 'boxplot.png', 'worst_cases.png'): assert (report/f).stat().st_size > 0
+    before = (report/'summary.csv').stat().st_mtime_ns
+    r = run('evaluate', trained/'pred', case_dir, '--out', report, check=False)
+    assert r.returncode == 2 and 'already holds a report' in r.stderr and (report/'summary.csv').stat().st_mtime_ns == before
+    run('evaluate', trained/'pred', case_dir, '--out', report, '--overwrite')
+    assert (report/'summary.csv').stat().st_mtime_ns != before
+
+def test_predict_and_evaluate_a_split(trained):
+    "--split RUN takes the run's test patients out of the whole dataset, for both commands."
+    import pandas as pd
+    split = pd.read_csv(trained/'run'/'split.csv')
+    test = sorted(split.case_id[split['set'] == 'test'])
+    run('predict', trained/'run'/'model', trained/'data', '--split', trained/'run', '--out', trained/'split-pred', '--device', 'cpu')
+    assert sorted(p.name for p in (trained/'split-pred').iterdir()) == [f'{c}.nii.gz' for c in test]
+    run('evaluate', trained/'split-pred', trained/'data', '--split', trained/'run'/'split.csv', '--out', trained/'split-report')
+    assert sorted(set(pd.read_csv(trained/'split-report'/'per_case.csv').case)) == test
+    r = run('evaluate', trained/'split-pred', trained/'data', '--out', trained/'all-report', check=False)  # the whole dataset
+    assert r.returncode == 2 and 'no prediction for case' in r.stderr and not (trained/'all-report').exists()
 
 def test_predict_bad_model(tmp_path, trained):
     (tmp_path/'model').mkdir()
