@@ -137,6 +137,9 @@ def _brats_folders(root, scheme):
         for f in fs:
             m = _BRATS_FILE.match(f)
             if m and not f.startswith('.'): files[m['mod'].lower()] = d/f
+        if files and 'seg' not in files:  # a mask under another name, as BraTS20_Training_355's W39_1998.09.19_Segm.nii
+            other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower() and not f.startswith('.')]
+            if len(other) == 1: files['seg'] = other[0]
         if files: refs.append(_brats_case(d, files, scheme))
     return refs
 
