@@ -230,7 +230,7 @@ def write_case(root, case_id, image, label=None, affine=None, layout='brats2021'
     else:
         for arr, p in zip(image, imgs): save_nifti(arr.astype(dtype), affine, p)
     if label is not None:
-        inv = {v: k for k, v in scheme.raw_map.items()}
+        inv = scheme.file_values
         lut = np.zeros(max(inv) + 1, np.uint8)
         for k, v in inv.items(): lut[k] = v
         save_nifti(lut[np.asarray(label, np.int64)], affine, lab)

@@ -128,7 +128,7 @@ def _scheme(case:Case, regions:list):
     "The case's label scheme, checked against the model's regions."
     if case.scheme.region_names != list(regions):
         raise MrisegError(f"case {case.case_id}: the model predicts regions {list(regions)}, but the case's label scheme "
-                          f"'{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this kind of data.")
+                          f"'{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this kind of data, or read the cases with the model's scheme (find_cases(..., scheme=MODEL/model.json); mriseg predict --scheme MODEL/model.json).")
     return case.scheme
 
 # %% ../nbs/09_inference.ipynb #e2d23926

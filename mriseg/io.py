@@ -98,6 +98,12 @@ class LabelScheme:
     @property
     def raw_map(self): return dict(self.raw) if self.raw is not None else {l: l for l in self.labels}
     @property
+    def file_values(self):
+        "Canonical label -> the value written to files; where several file values mean one label, the first listed."
+        out = {}
+        for k, v in self.raw_map.items(): out.setdefault(v, k)
+        return out
+    @property
     def paint(self):
         "The label each region paints when regions turn back into labels, outermost first."
         names, out = self.region_names, {}
@@ -228,7 +234,7 @@ def save_labels(labels, like, path):
     labels = np.asarray(labels)
     if labels.shape != like.image.shape[1:]:
         raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has {like.image.shape[1:]}. Predict on the loaded case's grid.")
-    inv = {v: k for k, v in like.scheme.raw_map.items()}
+    inv = like.scheme.file_values
     lut = np.zeros(max(inv) + 1, np.uint8)
     for k, v in inv.items(): lut[k] = v
     out = lut[like.geometry.to_original(labels).astype(np.int64)]

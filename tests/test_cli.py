@@ -124,3 +124,21 @@ def test_predict_bad_model(tmp_path, trained):
     r = run('predict', tmp_path/'model', trained/'data', '--out', tmp_path/'pred', check=False)
     assert r.returncode == 2 and 'model.json' in r.stderr and 'Traceback' not in r.stderr
     assert not (tmp_path/'pred').exists() or not any((tmp_path/'pred').iterdir())
+
+def test_a_declared_scheme_end_to_end(tmp_path):
+    "--scheme: the phantom's tumour read as one lesion region, trained, predicted and scored as such."
+    import json, pandas as pd, nibabel as nib
+    run('phantom', tmp_path/'data', '--n', 5, '--shape', '48x48x32', '--seed', 2)
+    scheme = tmp_path/'lesion.json'
+    scheme.write_text(json.dumps(dict(name='lesion', regions=dict(lesion=[1]), raw={'0': 0, '1': 1, '2': 1, '4': 1})))
+    run('train', tmp_path/'data', '--out', tmp_path/'run', '--scheme', scheme, '--epochs', 1, '--size', '32x64', '--bs', 8,
+        '--n-per-epoch', 16, '--valid-n', 8, '--device', 'cpu')
+    assert json.loads((tmp_path/'run'/'model'/'model.json').read_text())['regions'] == ['lesion']
+    r = run('predict', tmp_path/'run'/'model', tmp_path/'data', '--split', tmp_path/'run', '--out', tmp_path/'pred', check=False)
+    assert r.returncode == 2 and '--scheme MODEL/model.json' in r.stderr  # the data's own scheme has WT, TC, ET
+    run('predict', tmp_path/'run'/'model', tmp_path/'data', '--split', tmp_path/'run', '--out', tmp_path/'pred',
+        '--scheme', tmp_path/'run'/'model'/'model.json', '--device', 'cpu')
+    out, = (tmp_path/'pred').iterdir()
+    assert set(np.unique(np.asanyarray(nib.load(out).dataobj))) <= {0, 1}  # written in the scheme's own values
+    run('evaluate', tmp_path/'pred', tmp_path/'data', '--split', tmp_path/'run', '--scheme', scheme, '--out', tmp_path/'report')
+    assert pd.read_csv(tmp_path/'report'/'summary.csv').region.tolist() == ['lesion']
