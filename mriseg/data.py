@@ -346,6 +346,12 @@ class SliceDL(TfmdDL):
         self.dataset.resample()
     def create_item(self, s): return 0 if s is None else s  # a position; `create_batch` reads it
     def create_batch(self, b): return self.dataset.batch(b)
+    def show_batch(self, b=None, max_n:int=4, show:bool=True, **kwargs):
+        "`show_slices` of a batch (default: a new one), with this dataset's region names: fastai's `show_batch`, legible."
+        names = getattr(self.dataset.prepped[0], 'region_names', None) or ('WT', 'TC', 'ET')
+        fig = show_slices(self.one_batch() if b is None else b, n=max_n, regions=names, **kwargs)
+        if not show: plt.close(fig)
+        return fig
 
 # %% ../nbs/04_data.ipynb #93bbb3e3
 def slice_dataloaders(train,  # training cases (`Prepped`)
