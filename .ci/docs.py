@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}
+MARK = '.mriseg-docs'  # marks a folder this script built (and may replace)
+_re_img = re.compile(r'<img[^>]*?\ssrc="(?!data:|https?:|/|#)([^"]+)"')
 _re_dir = re.compile(r'^\s*#\|.*$\n?', re.M)
 _re_quarto_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
 _re_attr_link = re.compile(r'\[([^\]\n]*)\]\(([^)\s]+)\)\{([^}\n]*)\}')
@@ -298,6 +300,8 @@ def build(out, nbs=None, quiet=False):
     site, tagline = cfg.get('title', cfg['lib_name']), cfg.get('description', '')
     base = (cfg.get('doc_host', '').rstrip('/') + '/' + cfg.get('doc_baseurl', '').strip('/')).rstrip('/')
     out = Path(out).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and any(out.iterdir()) and not (out/MARK).exists():
+        sys.exit(f'docs: {out} holds files that no docs build made; it is replaced at each build, so choose an empty or new folder')
     tmp = Path(tempfile.mkdtemp(prefix='.' + out.name + '-', dir=out.parent))
     ex, pages, failed = exporter(), [], []
     try:
@@ -348,10 +352,13 @@ def build(out, nbs=None, quiet=False):
             index.append(dict(t=_plain(p['title']), u=u, p=p['section'] or 'home', x=_plain(p['desc'])))
             index += [dict(t=txt, u=f'{u}#{sid}', p=_plain(p['title'])) for lvl, sid, txt in toc]
         (tmp/'search-index.js').write_text('var SEARCH_INDEX=' + json.dumps(index, ensure_ascii=False) + ';\n', encoding='utf-8')
-        for f in nbs.rglob('*'):  # images the notebooks' markdown refers to
-            r = f.relative_to(nbs)
-            if f.suffix.lower() in ASSETS and not any(part.startswith(('_', '.')) for part in r.parts):
-                (tmp/r).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, tmp/r)
+        for p in pages:  # the image files the pages show (not every picture lying under nbs/, such as run folders)
+            src_dir = nbs/(p['rel'].parent if p['rel'] else Path())
+            for src in set(_re_img.findall(p['body'])):
+                f = (src_dir/src).resolve()
+                if f.suffix.lower() in ASSETS and f.is_file() and f.is_relative_to(nbs):
+                    dst = tmp/p['url'].parent/src; dst.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, dst)
+        (tmp/MARK).write_text('built by .ci/docs.py; the whole folder is replaced at the next build\n')
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
     finally:

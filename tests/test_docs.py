@@ -118,3 +118,21 @@ def test_broken_notebook_fails_the_build(tmp_path):
          new_code_cell('#| export\nimport no_such_module_here')], nbs/'00_broken.ipynb')
     r = build(tmp_path/'site', nbs, ok=False)
     assert r.returncode == 1 and '00_broken.ipynb' in r.stderr and 'no_such_module_here' in r.stderr
+
+def test_images_and_the_output_folder(tmp_path):
+    "The pictures the pages show are copied, other files under nbs/ are not; a folder the builder did not make is kept."
+    nbs, png = tmp_path/'nbs', base64.b64decode(TINY_PNG)
+    (nbs/'tutorials'/'img').mkdir(parents=True); (nbs/'tutorials'/'runs').mkdir()
+    (nbs/'tutorials'/'img'/'brain.png').write_bytes(png); (nbs/'tutorials'/'runs'/'curves.png').write_bytes(png)
+    _nb([new_markdown_cell('# Home')], nbs/'index.ipynb')
+    _nb([new_markdown_cell('# Pictures'), new_markdown_cell('![a brain](img/brain.png)')], nbs/'tutorials'/'pics.ipynb')
+    site = tmp_path/'site'
+    build(site, nbs)
+    assert 'src="img/brain.png"' in (site/'tutorials'/'pics.html').read_text(encoding='utf-8')
+    assert (site/'tutorials'/'img'/'brain.png').read_bytes() == png   # shown, so copied
+    assert not (site/'tutorials'/'runs').exists()                      # lying there, not shown: left out
+    build(site, nbs)                                                    # a site it built is rebuilt in place
+    mine = tmp_path/'mine'; mine.mkdir(); (mine/'notes.txt').write_text('mine')
+    r = build(mine, nbs, ok=False)
+    assert r.returncode != 0 and 'holds files that no docs build made' in r.stderr
+    assert [p.name for p in mine.iterdir()] == ['notes.txt']
