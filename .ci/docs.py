@@ -300,7 +300,8 @@ def build(out, nbs=None, quiet=False):
     site, tagline = cfg.get('title', cfg['lib_name']), cfg.get('description', '')
     base = (cfg.get('doc_host', '').rstrip('/') + '/' + cfg.get('doc_baseurl', '').strip('/')).rstrip('/')
     out = Path(out).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and any(out.iterdir()) and not (out/MARK).exists():
+    built = (out/MARK).exists() or ((out/'site.css').exists() and (out/'search-index.js').exists())  # by this script
+    if out.exists() and any(out.iterdir()) and not built:
         sys.exit(f'docs: {out} holds files that no docs build made; it is replaced at each build, so choose an empty or new folder')
     tmp = Path(tempfile.mkdtemp(prefix='.' + out.name + '-', dir=out.parent))
     ex, pages, failed = exporter(), [], []
