@@ -1,4 +1,5 @@
-"""Runs notebooks top to bottom and saves their outputs in place, for the docs: the figures a reader sees.
+"""Runs notebooks top to bottom in a Jupyter kernel and saves their outputs in place, for the docs: the figures,
+tables and progress bars a reader sees.
 
 Usage: `.venv/bin/python .ci/run_nb.py nbs/04_data.ipynb [...]`, then `.venv/bin/nbdev_clean`.
 Cells carrying a flag in settings.ini's `tst_flags` (slow, cuda, notest) are skipped and keep the outputs they had,
@@ -8,8 +9,9 @@ the tutorials run at their full settings. A notebook is written only when every 
 import os, sys
 from configparser import ConfigParser
 from pathlib import Path
-from execnb.nbio import read_nb, write_nb
-from execnb.shell import CaptureShell
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbdev.process import extract_directives
 
 ROOT = Path(__file__).parents[1]
@@ -18,21 +20,24 @@ def skip_flags():
     cfg = ConfigParser(); cfg.read(ROOT/'settings.ini')
     return set(cfg['DEFAULT'].get('tst_flags', '').split()) - set(os.environ.get('MRISEG_RUN_FLAGS', '').split())
 
+class FlaggedClient(NotebookClient):
+    "Runs every code cell but those carrying one of `flags` (and the `nbdev_export()` cell)."
+    flags = set()
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type == 'code' and ('nbdev_export(' in cell.source or self.flags & set(extract_directives(cell, remove=False))):
+            return cell
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
 def run(path):
     path, flags = Path(path).absolute(), skip_flags()
-    nb = read_nb(path)
-    def skip(cell):
-        if cell.cell_type != 'code' or 'nbdev_export(' in cell.source: return True
-        return bool(flags & set(extract_directives(cell, remove=False)))
-    shell, cwd = CaptureShell(path), os.getcwd()
-    os.chdir(path.parent)
-    shell.run("import warnings; warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)")
-    try: shell.run_all(nb, exc_stop=True, preproc=skip)
-    except Exception:
-        sys.stderr.write(shell.prettytb(fname=path) + '\n')
-        sys.exit(f'{path}: a cell failed; the notebook is unchanged')
-    finally: os.chdir(cwd)
-    write_nb(nb, path)
+    nb = nbformat.read(path, as_version=4)
+    client = FlaggedClient(nb, timeout=3600, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    client.flags = flags
+    env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}
+    os.environ.clear(); os.environ.update(env)  # the kernel inherits this environment
+    try: client.execute()
+    except CellExecutionError as e: sys.exit(f'{path}: a cell failed; the notebook is unchanged\n{e}')
+    nbformat.write(nb, path)
     print(f'{path}: ran and saved (skipped cells flagged {", ".join(sorted(flags))})')
 
 if __name__ == '__main__':
