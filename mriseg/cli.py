@@ -56,6 +56,7 @@ def cmd_train(args):
     "Train a U-Net on a labelled dataset into a run folder."
     from mriseg.train import train
     train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device, scheme=args.scheme,
+          bf16=_PRECISION[args.precision],
           epochs=args.epochs, arch=args.arch, size=_size(args.size), bs=args.bs, lr=args.lr, context=args.context,
           n_per_epoch=args.n_per_epoch, valid_n=args.valid_n, seed=args.seed)
     print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
@@ -73,7 +74,7 @@ def cmd_predict(args):
     "Segment the cases at INPUT with a trained model; one NIfTI per case in the input's space."
     from mriseg.inference import predict_cases
     paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
-                          save_probs=args.save_probs, bs=args.bs, device=args.device)
+                          save_probs=args.save_probs, bs=args.bs, device=args.device, bf16=_PRECISION[args.precision])
     print(f'{len(paths)} predictions in {args.out}')
 
 def cmd_evaluate(args):
@@ -108,6 +109,8 @@ def run_demo(out='runs/demo', data='data/phantom-demo', n=40, shape=(96, 96, 64)
 def cmd_demo(args): run_demo(args.out, args.data, args.n)
 
 # %% ../nbs/12_cli.ipynb #6d1024db
+_PRECISION = {'auto': None, 'fp32': False, 'bf16': True}
+_PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX units, else float32; fp32; bf16'
 _SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
                 '{"name": "lesion", "regions": {"lesion": [1]}} (a model.json too); default: the layout\'s own')
 
@@ -140,6 +143,7 @@ def parser():
                             ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', str, 'cpu, cuda, cuda:1, ...')]:
         s.add_argument(f'--{flag}', type=typ, default=None, help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_train)
     s = sub.add_parser('predict', help='segment cases with a trained model')
     s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
@@ -153,6 +157,7 @@ def parser():
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
     s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
+    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_predict)
     s = sub.add_parser('evaluate', help='score predictions: Dice, IoU, HD95 per case and region')
     s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')

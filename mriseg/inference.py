@@ -16,6 +16,7 @@ from .io import MrisegError, MODALITIES, Case, atomic_path, load_case, save_labe
 from .datasets import labels_from_regions, find_cases
 from .preprocess import PrepConfig, preprocess_case, uncrop
 from .data import get_slice, pad_crop
+from .model import bf16_pays
 
 # %% auto #0
 __all__ = ['model_settings', 'predict_volume', 'postprocess', 'predict_case', 'write_probs', 'predict_cases']
@@ -84,12 +85,12 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    tta:bool=False, # average over left-right flips
                    device=None, # torch device; None: CUDA when there is one, else the CPU
                    cover:bool=True, # run slices large enough to cover the whole image, see above
-                   bf16:bool=None, # bfloat16 autocast; None: on a GPU only
+                   bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                   )->np.ndarray: # float32 [n_out,X,Y,Z] region probabilities
     "Region probabilities of a preprocessed image, from batches of its axial slices that hold brain."
     dev, was_training = _device(device), model.training
     model.eval().to(dev, memory_format=torch.channels_last)
-    bf16 = dev.type == 'cuda' if bf16 is None else bf16
+    bf16 = bf16_pays(dev) if bf16 is None else bf16
     C, X, Y, Z = image.shape
     zs = np.flatnonzero(np.any(np.asarray(image) != 0, axis=(0, 1, 2)))  # slices that hold brain
     size, out = _run_size((X, Y), slice_size, cover), np.zeros((n_out, X, Y, Z), np.float32)
@@ -142,7 +143,7 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
                  et_to_core:int=0, # relabel ET as core when it has fewer voxels than this; 0: never
                  return_probs:bool=False, # also return the region probabilities
                  cover:bool=True, # run slices large enough to cover the whole brain, not just the training size
-                 bf16:bool=None, # bfloat16 autocast; None: on a GPU only
+                 bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                 ): # canonical uint8 labels [X,Y,Z]; with `return_probs`, also float16 probabilities [R,X,Y,Z]
     "Segment one loaded case: canonical labels (and region probabilities) on the case's grid."
     s = model_settings(config)

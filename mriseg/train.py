@@ -23,10 +23,10 @@ from .preprocess import PrepConfig, PrepCache
 from .data import split_cases, save_split, load_split, slice_dataloaders
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics
-from .model import create_model, save_model
+from .model import create_model, save_model, bf16_pays
 
 # %% auto #0
-__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'train', 'run_cases']
+__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'train', 'run_cases']
 
 # %% ../nbs/08_train.ipynb #21c733f8
 PRESETS = {
@@ -93,6 +93,19 @@ class RunKeeper(Callback):
         ckpt = dict(model=self.model.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch, best=float(self.best))
         with atomic_path(self.out/'checkpoint.pth') as tmp: torch.save(ckpt, tmp)
 
+# %% ../nbs/08_train.ipynb #93f18094
+class CPUAutocast(Callback):
+    "bfloat16 autocast on the CPU for the forward pass and the loss, as fastai's `to_bf16` does on CUDA."
+    order = 10
+    def before_batch(self):
+        self._ctx = torch.autocast('cpu', dtype=torch.bfloat16)
+        self._ctx.__enter__()
+    def _leave(self):
+        if getattr(self, '_ctx', None) is not None: self._ctx.__exit__(None, None, None); self._ctx = None
+    def after_loss(self): self._leave()
+    def after_batch(self): self._leave()  # a batch without loss (prediction)
+    def after_cancel_batch(self): self._leave()
+
 # %% ../nbs/08_train.ipynb #7b183fd0
 def _labelled_refs(data, scheme=None):
     refs = [r for r in find_cases(data, scheme) if r.label is not None]
@@ -125,6 +138,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
           device=None,  # torch device; default the GPU if there is one
           prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
           scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
+          bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
           **settings,  # override the preset: epochs, arch, size, bs, lr, context, n_per_epoch, ...
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model; the `Learner` returned holds it."
@@ -148,16 +162,19 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     model = create_model(s['arch'], n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
                          self_attention=s['self_attention'], last_cross=s['last_cross'])
     spacing = np.median([cache.get(r).spacing for r in refs], 0).round(4).tolist()
+    bf16 = bf16_pays(device) if bf16 is None else bool(bf16)
     config = dict(modalities=list(MODALITIES), regions=regions, scheme=scheme.to_dict(), preprocessing=prep.to_dict(),
-                  slice_size=list(s['size']), context=s['context'], spacing=spacing, train=dict(s, size=list(s['size'])))
+                  slice_size=list(s['size']), context=s['context'], spacing=spacing, train=dict(s, size=list(s['size']), bf16=bf16))
     learn = Learner(dls, model, loss_func=DiceBCELoss(s['dice_weight'], s['bce_weight']),
                     metrics=region_dice_metrics(regions), path=out)
-    if device.type == 'cuda': learn.to_bf16().to_channelslast()
+    if bf16: learn.to_bf16() if device.type == 'cuda' else learn.add_cb(CPUAutocast())
+    if device.type == 'cuda': learn.to_channelslast(use_amp=False)
     start, keeper = 0, RunKeeper(out, config)
     if resume: start, keeper = _restore(learn, out, config)
     learn.add_cb(keeper)
     dls.train_ds.epoch = start
     if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
+    learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
     best = out/'model'/'model.pth'
     if best.exists(): learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn

@@ -76,6 +76,9 @@ def test_train_writes_a_run(trained):
     names = {p.name for p in (trained/'run').iterdir()}
     assert {'split.csv', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'} <= names
     assert {p.name for p in (trained/'run'/'model').iterdir()} == {'model.pth', 'model.json'}
+    import json
+    from mriseg.model import bf16_pays
+    assert json.loads((trained/'run'/'model'/'model.json').read_text())['train']['bf16'] == bf16_pays('cpu')  # --precision auto
     r = run('train', trained/'data', '--out', trained/'run', check=False)
     assert r.returncode == 2 and 'already holds a run' in r.stderr
 
@@ -132,8 +135,9 @@ def test_a_declared_scheme_end_to_end(tmp_path):
     scheme = tmp_path/'lesion.json'
     scheme.write_text(json.dumps(dict(name='lesion', regions=dict(lesion=[1]), raw={'0': 0, '1': 1, '2': 1, '4': 1})))
     run('train', tmp_path/'data', '--out', tmp_path/'run', '--scheme', scheme, '--epochs', 1, '--size', '32x64', '--bs', 8,
-        '--n-per-epoch', 16, '--valid-n', 8, '--device', 'cpu')
-    assert json.loads((tmp_path/'run'/'model'/'model.json').read_text())['regions'] == ['lesion']
+        '--n-per-epoch', 16, '--valid-n', 8, '--device', 'cpu', '--precision', 'fp32')
+    cfg = json.loads((tmp_path/'run'/'model'/'model.json').read_text())
+    assert cfg['regions'] == ['lesion'] and cfg['train']['bf16'] is False
     r = run('predict', tmp_path/'run'/'model', tmp_path/'data', '--split', tmp_path/'run', '--out', tmp_path/'pred', check=False)
     assert r.returncode == 2 and '--scheme MODEL/model.json' in r.stderr  # the data's own scheme has WT, TC, ET
     run('predict', tmp_path/'run'/'model', tmp_path/'data', '--split', tmp_path/'run', '--out', tmp_path/'pred',
