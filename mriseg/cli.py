@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_cli.ipynb #e62bc38a
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, ctypes, sys, warnings
 from collections import Counter
 from pathlib import Path
 import numpy as np
@@ -15,7 +15,7 @@ from .datasets import find_cases, regions
 
 # %% auto #0
 __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'run_demo', 'cmd_demo',
-           'parser', 'main']
+           'parser', 'keep_freed_memory', 'main']
 
 # %% ../nbs/12_cli.ipynb #b90d94e7
 def cmd_phantom(args):
@@ -177,9 +177,17 @@ def parser():
     return p
 
 # %% ../nbs/12_cli.ipynb #526daf32
+def keep_freed_memory()->bool:
+    "Ask glibc to keep freed memory for reuse rather than hand it back to the kernel; False where that is not possible."
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False  # not glibc (macOS, Windows, musl)
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return all(libc.mallopt(k, v) == 1 for k, v in [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)])
+
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
     args = parser().parse_args(argv)
+    if args.command in ('train', 'predict', 'demo'): keep_freed_memory()
     warnings.filterwarnings('ignore', category=FutureWarning, module='torch.jit')  # raised by fastai's imports
     try: args.func(args)
     except MrisegError as e:
