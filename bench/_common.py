@@ -1,5 +1,5 @@
 """What the benchmarks share: the machine they ran on, and a memory setting."""
-import ctypes, platform
+import platform
 from pathlib import Path
 
 def cpu_model():
@@ -10,9 +10,4 @@ def cpu_model():
     except OSError: pass
     return platform.processor() or platform.machine()
 
-def tune_malloc():
-    "Keep freed memory in glibc's heap instead of returning it to the kernel, so big tensors stop costing page faults on every step."
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # never trim the heap; no mmap-ed chunks (they go back to the kernel on free)
-    return all(libc.mallopt(k, v) == 1 for k, v in [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)])
+from mriseg.cli import keep_freed_memory as tune_malloc  # what the `mriseg` command does for train, predict, demo
