@@ -114,6 +114,13 @@ _PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX 
 _SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
                 '{"name": "lesion", "regions": {"lesion": [1]}} (a model.json too); default: the layout\'s own')
 
+def _case_options(s, split=True):
+    "Add the options that say how to read a dataset's labels and, with `split`, which of its cases to take."
+    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    if not split: return
+    s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
+    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
+
 def parser():
     "The `mriseg` argument parser, one subcommand per step."
     p = argparse.ArgumentParser(prog='mriseg', description='Brain tumour segmentation in multi-modal MRI: from NIfTI files to evaluated masks.')
@@ -129,7 +136,7 @@ def parser():
     s = sub.add_parser('info', help='summarise a dataset in any layout mriseg reads')
     s.add_argument('data', help='dataset folder or one case folder')
     s.add_argument('--n-load', type=int, default=3, help='cases to load and describe (default 3)')
-    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    _case_options(s, split=False)
     s.set_defaults(func=cmd_info)
     s = sub.add_parser('train', help='train a U-Net with Dice + BCE on a labelled dataset')
     s.add_argument('data', help='dataset folder in any layout mriseg reads')
@@ -142,7 +149,7 @@ def parser():
                             ('valid-n', int, 'validation slices'), ('seed', int, 'seed of the split and the sampling'),
                             ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', str, 'cpu, cuda, cuda:1, ...')]:
         s.add_argument(f'--{flag}', type=typ, default=None, help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
-    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
+    _case_options(s, split=False)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_train)
     s = sub.add_parser('predict', help='segment cases with a trained model')
@@ -154,9 +161,7 @@ def parser():
     s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
     s.add_argument('--bs', type=int, default=16, help='slices per batch (default 16)')
     s.add_argument('--device', default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
-    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
-    s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
-    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
+    _case_options(s)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_predict)
     s = sub.add_parser('evaluate', help='score predictions: Dice, IoU, HD95 per case and region')
@@ -165,9 +170,7 @@ def parser():
     s.add_argument('--out', required=True, help='folder for per_case.csv, summary.csv and the plots')
     s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail (default) or score it as empty')
     s.add_argument('--overwrite', action='store_true', help='replace a report already in --out (default: refuse)')
-    s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
-    s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
-    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
+    _case_options(s)
     s.set_defaults(func=cmd_evaluate)
     s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
     s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')
