@@ -179,7 +179,7 @@ def parser():
     s.set_defaults(func=cmd_demo)
     return p
 
-# %% ../nbs/12_cli.ipynb #526daf32
+# %% ../nbs/12_cli.ipynb #d2bb0d20
 def keep_freed_memory()->bool:
     "Ask glibc to keep freed memory for reuse rather than hand it back to the kernel; False where that is not possible."
     try: libc = ctypes.CDLL('libc.so.6')
@@ -187,6 +187,7 @@ def keep_freed_memory()->bool:
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
     return all(libc.mallopt(k, v) == 1 for k, v in [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)])
 
+# %% ../nbs/12_cli.ipynb #79d433c7
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
     args = parser().parse_args(argv)
