@@ -4,14 +4,14 @@
 
 # %% ../nbs/12_cli.ipynb #e62bc38a
 from __future__ import annotations
-import argparse, ctypes, sys, warnings
+import argparse, ctypes, re, sys, warnings
 from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import mriseg
 from .io import MrisegError, load_case
-from .datasets import find_cases, regions
+from .datasets import find_cases, output_folder, regions
 
 # %% auto #0
 __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'run_demo', 'cmd_demo',
@@ -21,7 +21,7 @@ __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predi
 def cmd_phantom(args):
     "Write a synthetic BraTS 2021-layout cohort built on the MNI152 anatomy."
     from mriseg.phantom import make_phantom_cohort
-    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.workers)
+    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.workers, overwrite=args.overwrite)
     print(f'{len(refs)} cases written to {args.out}')
 
 def _shape(s):
@@ -68,6 +68,7 @@ def _cases(data, args):
         if args.set is not None: raise MrisegError(f"--set {args.set}: needs --split, the run folder or split.csv whose sets to use.")
         return find_cases(data, args.scheme)
     from mriseg.train import run_cases
+    output_folder(args.out, find_cases(data, args.scheme))  # outside every case's files, not only those of the set
     return run_cases(args.split, data, args.set or 'test', args.scheme)
 
 def cmd_predict(args):
@@ -114,6 +115,29 @@ _PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX 
 _SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
                 '{"name": "lesion", "regions": {"lesion": [1]}} (a model.json too); default: the layout\'s own')
 
+def _count(low=1):
+    "An argparse type: a whole number of at least `low`."
+    def f(s):
+        try: v = int(s)
+        except ValueError: v = None
+        if v is None or v < low: raise argparse.ArgumentTypeError(f"{s!r} is not a whole number of at least {low}")
+        return v
+    f.__name__ = 'count'
+    return f
+
+def _positive(s):
+    try: v = float(s)
+    except ValueError: v = None
+    if v is None or not v > 0: raise argparse.ArgumentTypeError(f"{s!r} is not a number above 0")
+    return v
+
+def _device(s):
+    "An argparse type: a torch device that exists on this machine."
+    from mriseg.model import get_device
+    try: get_device(s)
+    except MrisegError as e: raise argparse.ArgumentTypeError(f"{s!r}: {_flag_words(str(e).split(': ', 1)[1], {'device': '--device'})}")
+    return s
+
 def _case_options(s, split=True):
     "Add the options that say how to read a dataset's labels and, with `split`, which of its cases to take."
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
@@ -128,14 +152,15 @@ def parser():
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     s = sub.add_parser('phantom', help='write a synthetic BraTS-like cohort (no download needed)')
     s.add_argument('out', help='folder to write the cases into (BraTS 2021 layout)')
-    s.add_argument('--n', type=int, default=40, help='number of cases (default 40)')
-    s.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    s.add_argument('--n', type=_count(), default=40, help='number of cases (default 40)')
+    s.add_argument('--seed', type=_count(0), default=0, help='random seed (default 0)')
     s.add_argument('--shape', default='full', help='full (240x240x155 at 1 mm), small (96x96x64), or XxYxZ')
-    s.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    s.add_argument('--workers', type=_count(0), default=None, help='processes (default: all cores; 0: none)')
+    s.add_argument('--overwrite', action='store_true', help='replace the files of case folders that exist (default: refuse)')
     s.set_defaults(func=cmd_phantom)
     s = sub.add_parser('info', help='summarise a dataset in any layout mriseg reads')
     s.add_argument('data', help='dataset folder or one case folder')
-    s.add_argument('--n-load', type=int, default=3, help='cases to load and describe (default 3)')
+    s.add_argument('--n-load', type=_count(0), default=3, help='cases to load and describe (default 3)')
     _case_options(s, split=False)
     s.set_defaults(func=cmd_info)
     s = sub.add_parser('train', help='train a U-Net with Dice + BCE on a labelled dataset')
@@ -143,11 +168,11 @@ def parser():
     s.add_argument('--out', required=True, help='run folder: split.csv, history.csv, curves.png, model/')
     s.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='cpu: small and fast (default); gpu: full size')
     s.add_argument('--resume', action='store_true', help='continue the run in --out from its last epoch')
-    for flag, typ, what in [('epochs', int, 'epochs'), ('arch', str, 'encoder: resnet18, resnet34, resnet50'),
-                            ('size', str, 'slice size HxW, multiples of 32'), ('bs', int, 'batch size'), ('lr', float, 'peak learning rate'),
-                            ('context', int, 'slices per modality (1: 2D, 3 or 5: 2.5D)'), ('n-per-epoch', int, 'training slices per epoch'),
-                            ('valid-n', int, 'validation slices'), ('seed', int, 'seed of the split and the sampling'),
-                            ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', str, 'cpu, cuda, cuda:1, ...')]:
+    for flag, typ, what in [('epochs', _count(), 'epochs'), ('arch', str, 'encoder: resnet18, resnet34, resnet50'),
+                            ('size', str, 'slice size HxW, multiples of 32'), ('bs', _count(), 'batch size'), ('lr', _positive, 'peak learning rate'),
+                            ('context', _count(), 'slices per modality (1: 2D, 3 or 5: 2.5D)'), ('n-per-epoch', _count(), 'training slices per epoch'),
+                            ('valid-n', _count(), 'validation slices'), ('seed', _count(0), 'seed of the split and the sampling'),
+                            ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', _device, 'cpu, cuda, cuda:1, ...')]:
         s.add_argument(f'--{flag}', type=typ, default=None, help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
     _case_options(s, split=False)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
@@ -159,8 +184,8 @@ def parser():
     s.add_argument('--tta', action='store_true', help='also predict the left-right mirror image and average (twice the time)')
     s.add_argument('--overwrite', action='store_true', help='predict again where an output exists (default: keep it)')
     s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
-    s.add_argument('--bs', type=int, default=16, help='slices per batch (default 16)')
-    s.add_argument('--device', default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
+    s.add_argument('--bs', type=_count(), default=16, help='slices per batch (default 16)')
+    s.add_argument('--device', type=_device, default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
     _case_options(s)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_predict)
@@ -175,9 +200,24 @@ def parser():
     s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
     s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')
     s.add_argument('--data', default='data/phantom-demo', help='where the phantom cohort is made once (default data/phantom-demo)')
-    s.add_argument('--n', type=int, default=40, help='phantom cases (default 40)')
+    s.add_argument('--n', type=_count(), default=40, help='phantom cases (default 40)')
     s.set_defaults(func=cmd_demo)
     return p
+
+# %% ../nbs/12_cli.ipynb #d2f36271
+def _flag_words(msg:str, flags:dict)->str:
+    "`msg` with each `name=value` whose name is in `flags` (dest -> option) as `--option value`, `True` as `--option`."
+    def sub(m):
+        flag = flags.get(m['name'])
+        if flag is None: return m[0]
+        return flag if m['value'] == 'True' else f"{flag} {m['value']}"
+    return re.sub(r"\b(?P<name>[a-z_]+)=(?P<q>['\"]?)(?P<value>[^\s'\",;)]+)(?P=q)", sub, msg)
+
+def _flags(p:argparse.ArgumentParser, command:str)->dict:
+    "dest -> long option of the subcommand `command` of `p`."
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    return {a.dest: max(a.option_strings, key=len) for a in sub._actions if a.option_strings and a.dest != 'help'}
+
 
 # %% ../nbs/12_cli.ipynb #d2bb0d20
 def keep_freed_memory()->bool:
@@ -190,14 +230,19 @@ def keep_freed_memory()->bool:
 # %% ../nbs/12_cli.ipynb #79d433c7
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     if args.command in ('train', 'predict', 'demo'): keep_freed_memory()
     warnings.filterwarnings('ignore', category=FutureWarning, module='torch.jit')  # raised by fastai's imports
     try: args.func(args)
     except MrisegError as e:
-        print(f'mriseg: error: {e}', file=sys.stderr)
+        print(f'mriseg: error: {_flag_words(str(e), _flags(p, args.command))}', file=sys.stderr)
         return 2
+    except OSError as e:  # the disk filled up, a file went away mid-run: say which, not a traceback
+        print(f"mriseg: error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print('mriseg: interrupted', file=sys.stderr)
         return 130
     return 0
+

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import to_rgba
 from .io import (MrisegError, MODALITIES, CaseRef, LabelScheme, BRATS, BRATS2023, MSD_BRAIN,
-                        atomic_path, save_nifti, _fail)
+                        atomic_path, save_nifti, label_lut, writable_dir, _fail)
 
 # %% auto #0
 __all__ = ['REGION_COLOURS', 'REGION_TITLES', 'LAYOUTS', 'SCHEMES', 'regions', 'labels_from_regions', 'region_colours',
-           'modality_of', 'scheme_from_labels', 'load_scheme', 'find_cases', 'write_case']
+           'modality_of', 'scheme_from_labels', 'load_scheme', 'find_cases', 'write_case', 'input_folders',
+           'output_folder']
 
 # %% ../nbs/01_datasets.ipynb #13d43a57
 def regions(label, scheme:LabelScheme=BRATS):
@@ -127,21 +128,36 @@ def _brats_case(folder, files, scheme):
         _fail(folder, f"missing modality '{missing[0]}' (expected {folder.name}{sep}{names[missing[0]]}.nii.gz)", 'Add the file, or remove the incomplete case folder.')
     return CaseRef(folder.name, [(files[names[m]], None) for m in MODALITIES], files.get('seg'), layout, scheme or _SCHEMES[layout])
 
-def _brats_folders(root, scheme):
-    refs = []
-    for d, dirs, fs in os.walk(root):
-        d = Path(d)
-        if len(d.relative_to(root).parts) >= 2: dirs.clear()
+def _walk(root, depth=2):
+    "(folder, file names) under `root` to `depth` levels, following folder links; each real folder once."
+    seen = set()
+    for d, dirs, fs in os.walk(root, followlinks=True):
+        real, d = os.path.realpath(d), Path(d)
+        if real in seen: dirs.clear(); continue
+        seen.add(real)
+        if len(d.relative_to(root).parts) >= depth: dirs.clear()
         dirs.sort()
-        files = {}
-        for f in fs:
-            m = _BRATS_FILE.match(f)
-            if m and not f.startswith('.'): files[m['mod'].lower()] = d/f
-        if files and 'seg' not in files:  # a mask under another name, as BraTS20_Training_355's W39_1998.09.19_Segm.nii
-            other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower() and not f.startswith('.')]
-            if len(other) == 1: files['seg'] = other[0]
-        if files: refs.append(_brats_case(d, files, scheme))
-    return refs
+        yield d, sorted(fs)
+
+
+# %% ../nbs/01_datasets.ipynb #88b457d7
+def _brats_files(d, fs):
+    "{modality key: path} of the BraTS files in folder `d`; two files for one key are refused."
+    files = {}
+    for f in fs:
+        m = _BRATS_FILE.match(f)
+        if not m or f.startswith('.'): continue
+        k = m['mod'].lower()
+        if k in files: _fail(d, f"holds two files for '{k}': {files[k].name} and {f}", 'Keep the right one and move the other out of the dataset.')
+        files[k] = d/f
+    if files and 'seg' not in files:  # a mask under another name, as BraTS20_Training_355's W39_1998.09.19_Segm.nii
+        other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower() and not f.startswith('.')]
+        if len(other) == 1: files['seg'] = other[0]
+    return files
+
+def _brats_folders(root, scheme):
+    return [_brats_case(d, files, scheme) for d, fs in _walk(root) if (files := _brats_files(d, fs))]
+
 
 # %% ../nbs/01_datasets.ipynb #893821f8
 def _read_json(path):
@@ -157,6 +173,12 @@ def _channels(meta, path):
     if missing: _fail(path, f"names channels {dict(names)}, none of which is '{missing[0]}'", 'mriseg needs T1, T1ce, T2 and FLAIR: name the channels so.')
     return chans
 
+def _one(found, expected, what):
+    "The one file in `found`; refuse none or two (`.nii` beside `.nii.gz`)."
+    if not found: _fail(expected, f'is missing ({what})', 'Add the file, or remove the case.')
+    if len(found) > 1: _fail(found[0].parent, f"holds two files for {what}: {found[0].name} and {found[1].name}", 'Keep the right one and move the other out of the dataset.')
+    return found[0]
+
 def _decathlon(root, scheme):
     jpath = root/'dataset.json'
     meta = _read_json(jpath) if jpath.exists() else {}
@@ -167,13 +189,12 @@ def _decathlon(root, scheme):
         per_channel = [f for f in files if re.search(r'_\d{4}\.nii', f.name)]
         if per_channel:
             if chans is None: _fail(jpath, 'is missing or names no channels', 'An nnU-Net dataset needs dataset.json with channel_names, e.g. {"0": "T1", "1": "T1ce", "2": "T2", "3": "FLAIR"}.')
-            cases = sorted({re.sub(r'_\d{4}\.nii(\.gz)?$', '', f.name) for f in per_channel})
-            ext = _NII.search(per_channel[0].name)[0]
-            for c in cases:
-                imgs = [root/img_dir/f'{c}_{chans[m]:04d}{ext}' for m in MODALITIES]
-                for m, p in zip(MODALITIES, imgs):
-                    if not p.exists(): _fail(p, f"is missing (modality '{m}' of case {c})", 'Add the file, or remove the case.')
-                lab = next((p for p in (root/lab_dir/f'{c}.nii.gz', root/lab_dir/f'{c}.nii') if p.exists()), None)
+            by = {}
+            for f in per_channel: by.setdefault(_NII.sub('', f.name), []).append(f)
+            for c in sorted({k[:-5] for k in by}):
+                imgs = [_one(by.get(f'{c}_{chans[m]:04d}', []), root/img_dir/f'{c}_{chans[m]:04d}.nii.gz', f"modality '{m}' of case {c}") for m in MODALITIES]
+                labs = [p for p in (root/lab_dir/f'{c}.nii.gz', root/lab_dir/f'{c}.nii') if p.exists()]
+                lab = _one(labs, None, f'the mask of case {c}') if labs else None
                 refs.append(CaseRef(c, [(p, None) for p in imgs], lab, 'nnunet', scheme))
         else:
             order = chans or {m: _MSD_ORDER.index(m) for m in MODALITIES}
@@ -184,6 +205,21 @@ def _decathlon(root, scheme):
     return refs
 
 # %% ../nbs/01_datasets.ipynb #0ecf6352
+def _where(ref):
+    "Where a case lives, for messages: its folder (BraTS) or its first image file."
+    p = Path(ref.images[0][0])
+    return p.parent if ref.layout.startswith('brats') else p
+
+def _unique_ids(refs, root):
+    "`refs`, refusing two cases with one id."
+    seen = {}
+    for r in refs:
+        if r.case_id in seen:
+            _fail(root, f'case id {r.case_id} is used twice, by {_where(seen[r.case_id])} and {_where(r)}',
+                  'Outputs are named by case id, so one would replace the other: rename one case, or read the two folders as separate datasets.')
+        seen[r.case_id] = r
+    return refs
+
 def find_cases(root, scheme=None) -> list:
     "The cases under `root` as `CaseRef`s, in any layout mriseg reads (detected from the files); `scheme`: anything `load_scheme` reads, else the layout's own."
     root, scheme = Path(root), None if scheme is None else load_scheme(scheme)
@@ -192,7 +228,8 @@ def find_cases(root, scheme=None) -> list:
     dec = (root/'dataset.json').exists() or (root/'imagesTr').is_dir() or (root/'imagesTs').is_dir()
     refs = _decathlon(root, scheme) if dec else _brats_folders(root, scheme)
     if not refs: _fail(root, 'holds no cases mriseg can read', f"Point mriseg at a dataset in one of the layouts {', '.join(LAYOUTS)}, e.g. BraTS2021_00000/BraTS2021_00000_t1.nii.gz.")
-    return sorted(refs, key=lambda r: r.case_id)
+    return sorted(_unique_ids(refs, root), key=lambda r: r.case_id)
+
 
 # %% ../nbs/01_datasets.ipynb #f1dd683d
 def _dataset_json(root, layout, scheme):
@@ -230,9 +267,29 @@ def write_case(root, case_id, image, label=None, affine=None, layout='brats2021'
     else:
         for arr, p in zip(image, imgs): save_nifti(arr.astype(dtype), affine, p)
     if label is not None:
-        inv = scheme.file_values
-        lut = np.zeros(max(inv) + 1, np.uint8)
-        for k, v in inv.items(): lut[k] = v
-        save_nifti(lut[np.asarray(label, np.int64)], affine, lab)
+        save_nifti(label_lut(scheme.file_values)[np.asarray(label, np.int64)], affine, lab)
     images = [(imgs[0], _MSD_ORDER.index(m)) for m in MODALITIES] if layout == 'msd' else [(p, None) for p in imgs]
     return CaseRef(case_id, images, lab if label is not None else None, layout, scheme)
+
+# %% ../nbs/01_datasets.ipynb #97f9acbb
+_DECATHLON_DIRS = ('imagesTr', 'labelsTr', 'imagesTs', 'labelsTs', 'imagesVal', 'labelsVal')
+
+def input_folders(refs)->set:
+    "The folders (resolved) that hold the files of `refs`, with the image and label folders of their Decathlon roots."
+    out = set()
+    for r in refs:
+        for f in r.files: out |= {Path(os.path.abspath(f)).parent.resolve(), Path(f).resolve().parent}
+        if r.layout in ('msd', 'nnunet'):
+            root = Path(os.path.abspath(r.images[0][0])).parent.parent
+            out |= {(root/n).resolve() for n in _DECATHLON_DIRS}
+    return out
+
+def output_folder(out, # the folder a command will write into
+                  refs=(), # the cases it reads: `out` may hold none of their files
+                  recursive:bool=False, # see `writable_dir`
+                 )->Path:
+    "`out`, checked before any work: outside the inputs of `refs`, a folder, writable."
+    if Path(out).resolve() in input_folders(refs):
+        _fail(out, 'is a folder of the input dataset', "Outputs written there could replace input files, or be read back as inputs. Choose a folder outside the dataset's image and label folders.")
+    return writable_dir(out, recursive)
+

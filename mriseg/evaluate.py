@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_evaluate.ipynb #bcfe8537
 from __future__ import annotations
+import re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy.ndimage import binary_erosion
 from fastprogress.fastprogress import progress_bar
-from .io import MrisegError, MODALITIES, BRATS, Case, atomic_path, read_nifti, load_case
-from .datasets import find_cases, regions, REGION_COLOURS, REGION_TITLES, region_colours
+from .io import MrisegError, MODALITIES, BRATS, Case, atomic_path, read_nifti, load_case, file_labels, mask_record
+from .datasets import find_cases, output_folder, regions, REGION_COLOURS, REGION_TITLES, region_colours
 from .metrics import region_metrics, lesion_wise
 from .preprocess import brain_mask, brain_bbox
 
@@ -254,20 +255,22 @@ def load_prediction(path,   # NIfTI of predicted labels, in the case's file spac
         raise MrisegError(f"{path}: prediction has shape {tuple(arr.shape)} but {what} have {tuple(g.shape)}. Write predictions on the case's own grid (save_labels does).")
     if not np.allclose(img.affine, g.affine, atol=1e-3):
         raise MrisegError(f"{path}: prediction has a different affine from {what}. Write predictions in the case's own space (save_labels does).")
-    if arr.dtype.kind == 'f' and not np.all(arr == np.round(arr)):
-        raise MrisegError(f"{path}: holds non-integer values. A prediction holds labels: threshold probabilities into labels first.")
-    arr, raw = arr.astype(np.int64), case.scheme.raw_map
-    bad = sorted(set(_label_values(arr)) - set(raw))
-    if bad: raise MrisegError(f"{path}: holds label values {bad} outside the '{case.scheme.name}' convention {sorted(raw)} of the ground truth. "
-                              "Write predictions in the dataset's own label values (save_labels does).")
-    lut = np.zeros(max(raw) + 1, np.uint8)
-    for k, v in raw.items(): lut[k] = v
-    return g.to_canonical(lut[arr])
+    return g.to_canonical(file_labels(arr, path, case.scheme, 'prediction'))
 
 # %% ../nbs/10_evaluate.ipynb #7c7625b3
 def _pred_path(pred_dir, case_id):
     "The prediction file of `case_id` in `pred_dir`, or None."
     return next((p for p in (pred_dir/f'{case_id}.nii.gz', pred_dir/f'{case_id}.nii') if p.exists()), None)
+
+def _unscored(pred_dir, refs)->list:
+    "The prediction files in `pred_dir` that match no case of `refs` (probability maps aside)."
+    ids = {r.case_id for r in refs}
+    files = sorted(p for p in pred_dir.glob('*.nii*') if p.name.endswith(('.nii', '.nii.gz')) and not p.name.startswith('.'))
+    return [p for p in files if not re.sub(r'(_probs)?\.nii(\.gz)?$', '', p.name) in ids and '_probs.nii' not in p.name]
+
+def _model_id(path)->str:
+    "The first 12 hex digits of the `weights_sha256` recorded in a prediction file; '' where none is."
+    return str((mask_record(path) or {}).get('weights_sha256', ''))[:12] if path else ''
 
 def _check_inputs(pred_dir, refs, missing):
     "Prediction path (or None) per case id; raise for unlabelled cases and, unless `missing='empty'`, missing predictions."
@@ -363,6 +366,14 @@ def _worst(per_case, refs, paths, n_worst):
 # %% ../nbs/10_evaluate.ipynb #7ef42d3d
 REPORT_FILES = ['per_case.csv', 'summary.csv', 'boxplot.png', 'worst_cases.png']
 
+def _say_unscored(extra, pred_dir):
+    if extra: print(f"{len(extra)} prediction file(s) in {pred_dir} match no ground-truth case and were not scored: "
+                    f"{', '.join(p.name for p in extra[:3])}{', ...' if len(extra) > 3 else ''}")
+
+def _say_models(per_case):
+    ids = sorted(set(per_case.model) - {''})
+    if len(ids) > 1: print(f"the predictions come from {len(ids)} different models: {', '.join(ids)} (the model column of per_case.csv)")
+
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
              out=None,         # folder for per_case.csv, summary.csv, boxplot.png, worst_cases.png; None: write nothing
@@ -374,16 +385,19 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
     "Score each prediction against its ground truth; return (per-case DataFrame, summary DataFrame)."
     pred_dir = Path(pred_dir)
     held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
-    if held and not overwrite: raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True (--overwrite) to replace it, or choose another folder.")
+    if held and not overwrite: raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or choose another folder.")
     refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
+    if out is not None: output_folder(out, refs)
     paths, rows = _check_inputs(pred_dir, refs, missing), []
     for ref in (progress_bar(refs) if progress else refs):
         case = load_case(ref)
         p = paths[ref.case_id]
         pred = load_prediction(p, case) if p else np.zeros_like(case.label)
-        rows += [dict(case=ref.case_id, **r, missing=p is None) for r in evaluate_case(pred, case.label, case.spacing, case.scheme)]
+        rows += [dict(case=ref.case_id, **r, missing=p is None, model=_model_id(p))
+                 for r in evaluate_case(pred, case.label, case.spacing, case.scheme)]
     per_case = pd.DataFrame(rows)
     summary = summarise(per_case)
+    _say_unscored(_unscored(pred_dir, refs), pred_dir); _say_models(per_case)
     if out is not None:
         out = Path(out)
         _save_csv(per_case, out/'per_case.csv'); _save_csv(summary, out/'summary.csv')

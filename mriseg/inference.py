@@ -4,25 +4,25 @@
 
 # %% ../nbs/09_inference.ipynb #4c1d0fb3
 from __future__ import annotations
-import dataclasses, gzip
+import dataclasses, hashlib, inspect
 from pathlib import Path
 import numpy as np
-import nibabel as nib
 import torch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from scipy.ndimage import label as connected_components
-from .io import MrisegError, MODALITIES, Case, atomic_path, load_case, save_labels
-from .datasets import labels_from_regions, find_cases
+from .io import MrisegError, MODALITIES, Case, load_case, save_labels, save_nifti, mask_header, mask_record
+from .datasets import labels_from_regions, find_cases, output_folder
 from .preprocess import PrepConfig, preprocess_case, uncrop
 from .data import get_slice, pad_crop
-from .model import bf16_pays
+from .model import bf16_pays, get_device, load_model
 
 # %% auto #0
 __all__ = ['model_settings', 'predict_volume', 'postprocess', 'predict_case', 'write_probs', 'predict_cases']
 
 # %% ../nbs/09_inference.ipynb #9b62b6a8
 def model_settings(config:dict, # a model's config, as `load_model` returns it
+                   source='model config', # where it was read from (its model.json), for messages
                   )->dict: # prep (PrepConfig), context (int), slice_size ((H, W)), regions (list)
     "What inference needs from a model's config, checked."
     m = config.get('model') or {}
@@ -32,18 +32,18 @@ def model_settings(config:dict, # a model's config, as `load_model` returns it
         size = tuple(int(s) for s in (config.get('slice_size') or m.get('img_size') or ()))
         regions = list(config.get('regions') or m.get('regions') or ())
     except (TypeError, ValueError) as e:
-        raise MrisegError(f"model config: cannot read the inference settings ({e}). Save models with save_model and the trainer's config.") from None
+        raise MrisegError(f"{source}: cannot read the inference settings ({e}). Save models with save_model and the trainer's config.") from None
     if context < 1 or context % 2 == 0:
-        raise MrisegError(f"model config: context={context}, expected an odd number of slices per modality (1 for 2D, 3, 5, ...)")
+        raise MrisegError(f"{source}: context={context}, expected an odd number of slices per modality (1 for 2D, 3, 5, ...)")
     if len(size) != 2 or min(size) < 1:
-        raise MrisegError(f"model config: slice_size={size}, expected (H, W); record the size the model was trained at")
-    if not regions: raise MrisegError("model config: no regions; record the names of the model's output channels")
+        raise MrisegError(f"{source}: slice_size={size}, expected (H, W); record the size the model was trained at")
+    if not regions: raise MrisegError(f"{source}: no regions; record the names of the model's output channels")
     mods = config.get('modalities')
     if mods is not None and list(mods) != MODALITIES:
-        raise MrisegError(f"model config: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in that order")
+        raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in that order")
     n_in = m.get('n_in')
     if n_in is not None and n_in != len(MODALITIES) * context:
-        raise MrisegError(f"model config: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context {context} make {len(MODALITIES) * context}")
+        raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context {context} make {len(MODALITIES) * context}")
     return dict(prep=prep, context=context, slice_size=size, regions=regions)
 
 # %% ../nbs/09_inference.ipynb #b7654142
@@ -67,9 +67,6 @@ def _probs(model, x:torch.Tensor, tta:bool=False, bf16:bool=False)->torch.Tensor
     return acc / (2 if tta else 1)
 
 # %% ../nbs/09_inference.ipynb #1d1121ce
-def _device(device=None)->torch.device:
-    return torch.device(device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu'))
-
 def _check_out(out:torch.Tensor, x:torch.Tensor, n_out:int):
     if out.ndim != 4 or out.shape[0] != x.shape[0] or out.shape[1] != n_out or out.shape[2:] != x.shape[2:]:
         raise MrisegError(f"the network returned {tuple(out.shape)} for input {tuple(x.shape)}; expected "
@@ -88,7 +85,7 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                   )->np.ndarray: # float32 [n_out,X,Y,Z] region probabilities
     "Region probabilities of a preprocessed image, from batches of its axial slices that hold brain."
-    dev, was_training = _device(device), model.training
+    dev, was_training = get_device(device), model.training
     model.eval().to(dev, memory_format=torch.channels_last)
     bf16 = bf16_pays(dev) if bf16 is None else bf16
     C, X, Y, Z = image.shape
@@ -158,6 +155,7 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
 def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical space
                 like:Case, # the case they belong to: its original geometry is used
                 path, # where to write, .nii.gz
+                made_by:dict=None, # recorded in the file, see `mask_header`
                )->Path:
     "Write region probabilities as a uint8 4D NIfTI [X,Y,Z,R] scaled by 1/255, in `like`'s original space."
     probs = np.asarray(probs)
@@ -165,24 +163,54 @@ def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical 
         raise MrisegError(f"{path}: probabilities have shape {probs.shape}, case {like.case_id} has {like.image.shape[1:]}. Predict on the loaded case's grid.")
     q = np.rint(np.clip(probs.astype(np.float32), 0, 1) * 255).astype(np.uint8)
     g = like.geometry
-    hdr = g.header.copy(); hdr.set_data_dtype(np.uint8)
-    img = nib.Nifti1Image(np.stack([g.to_original(r) for r in q], -1), g.affine, header=hdr)
-    qc, sc = int(hdr['qform_code']), int(hdr['sform_code'])
-    img.set_qform(g.affine if qc else None, qc); img.set_sform(g.affine if sc or not qc else None, sc or (0 if qc else 1))
-    img.header.set_slope_inter(1 / 255, 0)
-    data = img.to_bytes()
-    if str(path).endswith('.gz'): data = gzip.compress(data, compresslevel=1, mtime=0)
-    with atomic_path(path) as tmp: Path(tmp).write_bytes(data)
-    return Path(path)
+    hdr = mask_header(g.header, [0, 1], made_by, what='probabilities')
+    hdr.set_slope_inter(1 / 255, 0)
+    return save_nifti(np.stack([g.to_original(r) for r in q], -1), g.affine, path, header=hdr)
+
 
 # %% ../nbs/09_inference.ipynb #fda7240f
 def _model_config(model, device):
-    "(model, config) from a model folder or a (model, config) pair."
-    if isinstance(model, (str, Path)):
-        from mriseg.model import load_model
-        return load_model(model, device=_device(device))
-    if isinstance(model, (tuple, list)) and len(model) == 2 and isinstance(model[1], dict): return tuple(model)
+    "(model, config, where the config was read) from a model folder or a (model, config) pair."
+    if isinstance(model, (str, Path)): return (*load_model(model, device=get_device(device)), Path(model)/'model.json')
+    if isinstance(model, (tuple, list)) and len(model) == 2 and isinstance(model[1], dict): return (*model, 'model config')
     raise MrisegError(f"predict_cases: model must be a model folder or a (model, config) pair, got {type(model).__name__}")
+
+def _identity(model, config:dict)->str:
+    "The model's `weights_sha256`: from its model.json, or of its state_dict where it was never saved."
+    if config.get('weights_sha256'): return config['weights_sha256']
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+# %% ../nbs/09_inference.ipynb #ca56a6e0
+def _why_not_ours(path:Path, made_by:dict)->str|None:
+    "None if the record in the existing output `path` matches `made_by`; else why it does not."
+    rec = mask_record(path)
+    if rec is None: return 'already exists, and mriseg did not write it (it holds no mriseg record)'
+    if rec.get('weights_sha256') != made_by['weights_sha256']:
+        return f"was made by another model (weights {str(rec.get('weights_sha256'))[:12]}), not this one ({made_by['weights_sha256'][:12]})"
+    diff = {k: v for k, v in made_by['settings'].items() if (rec.get('settings') or {}).get(k) != v}
+    if diff: return f"was made with other settings (now {diff}, then { {k: (rec.get('settings') or {}).get(k) for k in diff} })"
+    return None
+
+def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->list:
+    "The refs to predict; the others' outputs are this run's already. Raise where an output is another's."
+    todo, stale = [], []
+    for ref in refs:
+        files = [out_dir/f'{ref.case_id}.nii.gz'] + ([out_dir/f'{ref.case_id}_probs.nii.gz'] if save_probs else [])
+        have = [p for p in files if p.exists()]
+        if overwrite or len(have) < len(files): todo.append(ref)
+        stale += [(ref.case_id, p, why) for p in ([] if overwrite else have) if (why := _why_not_ours(p, made_by))]
+    if stale:
+        (_, p, why), n = stale[0], len({c for c, _, _ in stale})
+        raise MrisegError(f"{p}: {why} ({n} of the {len(refs)} cases have such outputs). "
+                          "Pass overwrite=True to predict them again, or choose another out_dir.")
+    return todo
+
+
+# %% ../nbs/09_inference.ipynb #2634cebf
+_POST = ('min_size', 'et_to_core', 'cover')
 
 @delegates(predict_case, but=['return_probs', 'bs', 'tta', 'device'])
 def predict_cases(model, # a folder written by `save_model`, or a (model, config) pair
@@ -196,16 +224,19 @@ def predict_cases(model, # a folder written by `save_model`, or a (model, config
                   progress:bool=True, # show a progress bar
                   **kwargs)->list: # the output paths, one per case, in the order of `refs`
     "Segment cases and write each one's labels in its own geometry and label values."
-    model, config = _model_config(model, device)
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1: raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
     refs = find_cases(refs) if isinstance(refs, (str, Path)) else list(refs)
-    out_dir, paths, kept = Path(out_dir), [], 0
-    for ref in (progress_bar(refs) if progress else refs):
-        out, pout = out_dir/f'{ref.case_id}.nii.gz', out_dir/f'{ref.case_id}_probs.nii.gz'
-        paths.append(out)
-        if not overwrite and out.exists() and (pout.exists() or not save_probs): kept += 1; continue
-        case = load_case(ref)
+    out_dir = output_folder(out_dir, refs)
+    model, config, source = _model_config(model, device)
+    model_settings(config, source)
+    defaults = inspect.signature(predict_case).parameters
+    made_by = dict(weights_sha256=_identity(model, config), settings=dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST}))
+    todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
+    for ref in (progress_bar(todo) if progress and todo else todo):
+        case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
         res = predict_case(model, case, config, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
-        if save_probs: write_probs(res[1], case, pout)
-        save_labels(res[0] if save_probs else res, case, out)
-    if kept: print(f"kept {kept} of {len(refs)} existing outputs in {out_dir}; pass overwrite=True to predict them again")
-    return paths
+        if save_probs: write_probs(res[1], case, out_dir/f'{ref.case_id}_probs.nii.gz', made_by)
+        save_labels(res[0] if save_probs else res, case, out_dir/f'{ref.case_id}.nii.gz', made_by)
+    if len(todo) < len(refs): print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these settings")
+    return [out_dir/f'{r.case_id}.nii.gz' for r in refs]
+

@@ -4,17 +4,19 @@
 
 # %% ../nbs/00_io.ipynb #f40cc564
 from __future__ import annotations
-import gzip, os, uuid, zlib
+import gzip, json, os, re, socket, time, uuid, zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import nibabel as nib
+from . import __version__
 from nibabel.orientations import io_orientation, axcodes2ornt, ornt_transform, apply_orientation, inv_ornt_aff
 
 # %% auto #0
-__all__ = ['MODALITIES', 'BRATS', 'BRATS2023', 'MSD_BRAIN', 'MrisegError', 'atomic_path', 'save_nifti', 'read_nifti',
-           'LabelScheme', 'CaseRef', 'Geometry', 'Case', 'load_case', 'save_labels']
+__all__ = ['MODALITIES', 'BRATS', 'BRATS2023', 'MSD_BRAIN', 'MrisegError', 'atomic_path', 'clean_stale_tmp', 'writable_dir',
+           'save_nifti', 'read_nifti', 'LabelScheme', 'label_lut', 'file_labels', 'CaseRef', 'Geometry', 'Case',
+           'load_case', 'mask_header', 'mask_record', 'save_labels']
 
 # %% ../nbs/00_io.ipynb #2b599e05
 class MrisegError(ValueError):
@@ -22,66 +24,125 @@ class MrisegError(ValueError):
 
 MODALITIES = ['t1', 't1ce', 't2', 'flair']
 
+# %% ../nbs/00_io.ipynb #1dd97c18
+def _fail(path, what, todo):
+    "Raise `MrisegError` as '{path}: {what}. {todo}', the shape of every input error in mriseg."
+    raise MrisegError(f"{path}: {what}. {todo}")
+
 # %% ../nbs/00_io.ipynb #d50599d4
+_HOST = re.sub(r'[^A-Za-z0-9.]', '', socket.gethostname())[:32] or 'host'
+_TMP = re.compile(r'^\.tmp-mriseg-(?P<host>[A-Za-z0-9.]+)-(?P<pid>\d+)-[0-9a-f]{8}-.')
+_TMP_OLD = re.compile(r'^\.tmp-[0-9a-f]{8}-.')  # the names of mriseg 0.1.0 and earlier
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path next to `path`; rename it to `path` on success, delete it on error."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent/f'.tmp-{uuid.uuid4().hex[:8]}-{path.name}'
+    tmp = path.parent/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}'
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
 
+
+# %% ../nbs/00_io.ipynb #6a3b3f07
+def _alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's live process
+    return True
+
+def _stale(f:Path)->bool:
+    "Is `f` a temporary file of `atomic_path` whose writer is gone?"
+    if _TMP_OLD.match(f.name): return True
+    m = _TMP.match(f.name)
+    if not m: return False
+    if m['host'] != _HOST: return time.time() - f.stat().st_mtime > 86400  # another machine's: a day untouched
+    return not _alive(int(m['pid']))
+
+def clean_stale_tmp(folder, # where a command is about to write
+                    recursive:bool=False, # also in its subfolders
+                   )->list: # the files deleted
+    "Delete the temporary files that killed mriseg runs left in `folder`; only those, never another file."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    gone = [f for f in (folder.rglob('.tmp-*') if recursive else folder.glob('.tmp-*')) if f.is_file() and _stale(f)]
+    for f in gone: f.unlink(missing_ok=True)
+    return gone
+
+
+# %% ../nbs/00_io.ipynb #18810a3d
+def writable_dir(path, # a folder a command will write into; made if missing
+                 recursive:bool=False, # clear stale temporary files in its subfolders too
+                )->Path:
+    "`path`, proven a writable folder before any work, without the temporary files of killed runs."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): _fail(path, 'is a file, not a folder', 'Give a folder for the outputs (it is made if missing).')
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-probe'
+        probe.write_bytes(b''); probe.unlink()
+    except OSError as e: _fail(path, f'cannot be written ({e.strerror or e})', 'Choose a folder you can write to, or fix its permissions.')
+    finally:
+        for p in made:  # a command that stops before writing leaves no empty folder; writing makes them again
+            try: p.rmdir()
+            except OSError: pass
+    clean_stale_tmp(path, recursive)
+    return path
+
+
 # %% ../nbs/00_io.ipynb #54329931
 def save_nifti(arr, affine, path, header=None):
-    "Write `arr` as NIfTI at `path` atomically (gzip level 1 for `.gz`); `header` keeps qform/sform codes."
-    img = nib.Nifti1Image(np.asarray(arr), affine, header=header)
-    if header is not None:  # keep the input's qform/sform codes; one of them must say where the voxels are
-        q, s = int(header['qform_code']), int(header['sform_code'])
-        img.set_qform(affine if q else None, q)
-        img.set_sform(affine if s or not q else None, s or (0 if q else 1))
-    img.set_data_dtype(np.asarray(arr).dtype)
+    "Write `arr` as NIfTI at `path` atomically (gzip level 1 for `.gz`); `header`'s geometry is kept exactly."
+    arr = np.asarray(arr)
+    if header is None: img = nib.Nifti1Image(arr, affine)
+    else:
+        if not np.allclose(header.get_best_affine(), affine, atol=1e-4):
+            raise MrisegError(f"{path}: the affine given differs from the header's; pass the header of the image it belongs to.")
+        img = (nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image)(arr, None, header=header)
+        img.header.set_slope_inter(*header.get_slope_inter())  # the header's scaling: `arr` holds the stored values
+    img.set_data_dtype(arr.dtype)
     data = img.to_bytes()
     if str(path).endswith('.gz'): data = gzip.compress(data, compresslevel=1, mtime=0)
     with atomic_path(path) as tmp: Path(tmp).write_bytes(data)
     return Path(path)
 
-# %% ../nbs/00_io.ipynb #1dd97c18
-def _fail(path, what, todo):
-    "Raise `MrisegError` as '{path}: {what}. {todo}', the shape of every input error in mriseg."
-    raise MrisegError(f"{path}: {what}. {todo}")
 
 # %% ../nbs/00_io.ipynb #8a4da0b0
-def _truncated_gzip(path):
-    "True if `path` starts as gzip but its stream is broken."
-    if Path(path).read_bytes()[:2] != b'\x1f\x8b': return False
-    try:
-        with gzip.open(path) as f:
-            while f.read(1 << 24): pass
-    except (EOFError, OSError, zlib.error): return True
-    return False
+def _open_nifti(path:Path):
+    "The image at `path`; a gzip file is decompressed whole first, so a wrong CRC or length is caught."
+    raw = path.read_bytes()
+    if raw[:2] != b'\x1f\x8b': return nib.load(str(path))
+    try: data = gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as e: _fail(path, f'is corrupt or truncated (gzip: {e})', 'Download or copy the file again.')
+    for klass in (nib.Nifti1Image, nib.Nifti2Image):
+        try: return klass.from_bytes(data)
+        except Exception: pass
+    return nib.load(str(path))  # not NIfTI inside (a .mgz, say): named below
 
 def read_nifti(path, ndim=3):
-    "Load the NIfTI at `path` as (array, image), checking it is readable, finite and `ndim`-dimensional."
+    "Load the NIfTI at `path` as (array, image), checking it is whole, readable, finite and `ndim`-dimensional."
     path = Path(path)
     if not path.exists(): _fail(path, 'file not found', 'Check the path and the file name.')
-    try: img = nib.load(str(path))
-    except Exception as e:
-        if _truncated_gzip(path): _fail(path, 'is corrupt or truncated (gzip stream ends early)', 'Download or copy the file again.')
-        _fail(path, f'is not a readable NIfTI file ({type(e).__name__}: {e})', 'Give a .nii or .nii.gz file.')
+    try: img = _open_nifti(path)
+    except MrisegError: raise
+    except Exception as e: _fail(path, f'is not a readable NIfTI file ({type(e).__name__}: {e})', 'Give a .nii or .nii.gz file.')
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         _fail(path, f'is a {type(img).__name__}, not NIfTI', 'Convert it to NIfTI (.nii.gz) first.')
     try: arr = np.asanyarray(img.dataobj)
     except (EOFError, OSError, zlib.error, ValueError) as e:
         _fail(path, f'is corrupt or truncated ({type(e).__name__}: {e})', 'Download or copy the file again.')
     if arr.ndim == 4 and ndim == 3 and arr.shape[3] == 1: arr = arr[..., 0]
-    if arr.ndim != ndim: _fail(path, f'has {arr.ndim} dimensions {arr.shape}, expected {ndim}', 'Give one volume per file.' if ndim == 3 else 'Give a 4D file with one volume per modality.')
+    if arr.ndim != ndim:
+        _fail(path, f'has {arr.ndim} dimensions {arr.shape}, expected {ndim}',
+              'Give one volume per file.' if ndim == 3 else 'Give a 4D file with one volume per modality.')
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         _fail(path, f'has {int((~np.isfinite(arr)).sum())} NaN or Inf voxels', 'Fix the conversion that made it, or replace them with 0.')
     return arr, img
+
 
 # %% ../nbs/00_io.ipynb #5f5d59e8
 @dataclass(frozen=True)
@@ -121,6 +182,36 @@ _brats_regions = {'WT': (1, 2, 4), 'TC': (1, 4), 'ET': (4,)}
 BRATS = LabelScheme('brats', _brats_regions)
 BRATS2023 = LabelScheme('brats2023', _brats_regions, {0: 0, 1: 1, 2: 2, 3: 4})
 MSD_BRAIN = LabelScheme('msd', _brats_regions, {0: 0, 1: 2, 2: 1, 3: 4})
+
+# %% ../nbs/00_io.ipynb #b4787a4e
+def label_lut(mapping:dict)->np.ndarray:
+    "Lookup table with `lut[value] == mapping[value]` (uint8), 0 for values the mapping lacks."
+    lut = np.zeros(max(mapping) + 1, np.uint8)
+    lut[list(mapping)] = list(mapping.values())
+    return lut
+
+def _other_fits(values, scheme):
+    "A hint naming the built-in schemes, other than `scheme`, whose file values hold `values`."
+    fits = [s.name for s in (BRATS2023, BRATS, MSD_BRAIN) if s.name != scheme.name and set(values) <= set(s.raw_map)]
+    return f"They fit the '{fits[0]}' convention: pass scheme='{fits[0]}'. " if fits else ''
+
+def file_labels(arr, # integer array as read from a label file
+                path, # the file, for messages
+                scheme:LabelScheme, # how the file writes its labels
+                what:str='', # what the file is, in messages: '' or 'prediction'
+               )->np.ndarray: # canonical uint8 labels, same shape
+    "Canonical labels of a label file's array, checked to hold integers of `scheme`'s file values."
+    arr = np.asarray(arr)
+    if arr.dtype.kind == 'f' and not np.all(arr == np.round(arr)):
+        _fail(path, f'{what + " " if what else ""}holds non-integer values', 'A mask holds integer labels: give the segmentation, not a probability map.')
+    if arr.dtype.kind not in 'ui' or arr.min(initial=0) < 0: arr = arr.astype(np.int64)
+    raw = scheme.raw_map
+    vals = np.flatnonzero(np.bincount(arr.ravel().astype(np.intp, copy=False))).tolist() if arr.min(initial=0) >= 0 else np.unique(arr).tolist()
+    bad = sorted(set(vals) - set(raw))
+    if bad: _fail(path, f"holds label values {bad} outside the '{scheme.name}' convention {sorted(raw)}",
+                  f"{_other_fits(vals, scheme)}Check the dataset layout, or pass scheme=FILE.json that declares these labels (see load_scheme).")
+    return label_lut(raw)[arr]
+
 
 # %% ../nbs/00_io.ipynb #03b48bd9
 @dataclass
@@ -203,15 +294,7 @@ def _read_images(ref):
 def _read_label(ref, first):
     arr, img = read_nifti(ref.label)
     _check_same_grid(ref.label, arr.shape, img.affine, first[0], first[1], first[2], 'the mask')
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(arr == np.round(arr)):
-        _fail(ref.label, 'holds non-integer values', 'A mask holds integer labels: give the segmentation file, not a probability map.')
-    arr = arr.astype(np.int64)
-    raw = ref.scheme.raw_map
-    bad = sorted(set(np.unique(arr).tolist()) - set(raw))
-    if bad: _fail(ref.label, f"holds label values {bad} outside the '{ref.scheme.name}' convention {sorted(raw)}", 'Check the dataset layout, or pass a LabelScheme that declares these labels.')
-    lut = np.zeros(max(raw) + 1, np.uint8)
-    for k, v in raw.items(): lut[k] = v
-    return lut[arr]
+    return file_labels(arr, ref.label, ref.scheme)
 
 # %% ../nbs/00_io.ipynb #90309024
 def load_case(ref) -> Case:
@@ -229,15 +312,47 @@ def load_case(ref) -> Case:
                 can_aff, tuple(float(s) for s in nib.affines.voxel_sizes(can_aff)), geom, ref)
 
 # %% ../nbs/00_io.ipynb #126f75b4
-def save_labels(labels, like, path):
+_RECORD_ECODE = 6  # NIfTI 'comment' extension: what made a mask
+
+def mask_header(like, # the header of the image the mask belongs to
+                values, # the label values the file holds
+                made_by:dict=None, # what made the mask, e.g. {'weights_sha256': ...}; recorded in the file
+                what:str='mask', # what the file holds, for its description
+               ):
+    "A uint8 mask's header on `like`'s grid: its geometry exactly, the rest the mask's own."
+    hdr = like.copy()
+    hdr.set_data_dtype(np.uint8); hdr.set_slope_inter(1, 0)
+    hdr['cal_min'], hdr['cal_max'] = min(values), max(values)
+    hdr.set_intent('none', ()); hdr['aux_file'] = b''
+    rec = dict(made_by='mriseg', mriseg_version=__version__, **(made_by or {}))
+    sha = rec.get('weights_sha256')
+    hdr['descrip'] = f"mriseg {__version__} {what}{f', model {sha[:16]}' if sha else ''}".encode()[:80]
+    hdr.extensions.clear()
+    hdr.extensions.append(nib.nifti1.Nifti1Extension(_RECORD_ECODE, json.dumps(rec).encode()))
+    return hdr
+
+def mask_record(path)->dict|None:
+    "The record `mask_header` put in the NIfTI at `path`; None where the file has none (or is not NIfTI)."
+    try: hdr = nib.load(str(path)).header
+    except Exception: return None
+    for e in getattr(hdr, 'extensions', ()):
+        if e.get_code() != _RECORD_ECODE: continue
+        try: rec = json.loads(e.get_content())
+        except (ValueError, UnicodeDecodeError): continue
+        if isinstance(rec, dict) and rec.get('made_by') == 'mriseg': return rec
+    return None
+
+def save_labels(labels, # canonical labels [X,Y,Z]
+                like:Case, # the case they belong to: its original geometry and label scheme are used
+                path, # where to write
+                made_by:dict=None, # recorded in the file, see `mask_header`
+               )->Path:
     "Write canonical `labels` [X,Y,Z] as NIfTI in `like`'s original space and label convention."
     labels = np.asarray(labels)
     if labels.shape != like.image.shape[1:]:
         raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has {like.image.shape[1:]}. Predict on the loaded case's grid.")
     inv = like.scheme.file_values
-    lut = np.zeros(max(inv) + 1, np.uint8)
-    for k, v in inv.items(): lut[k] = v
-    out = lut[like.geometry.to_original(labels).astype(np.int64)]
-    hdr = like.geometry.header.copy(); hdr.set_data_dtype(np.uint8)
-    hdr['scl_slope'], hdr['scl_inter'] = 1, 0
+    out = label_lut(inv)[like.geometry.to_original(labels).astype(np.int64)]
+    hdr = mask_header(like.geometry.header, list(inv.values()), made_by)
     return save_nifti(out, like.geometry.affine, path, header=hdr)
+

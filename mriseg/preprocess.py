@@ -17,8 +17,8 @@ from .io import MrisegError, atomic_path, load_case, Case, CaseRef
 from .datasets import regions
 
 # %% auto #0
-__all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'crop', 'uncrop', 'normalise', 'Prepped', 'preprocess_case',
-           'cfg_hash', 'PrepCache']
+__all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_background', 'crop', 'uncrop', 'normalise', 'Prepped',
+           'preprocess_case', 'cfg_hash', 'PrepCache']
 
 # %% ../nbs/03_preprocess.ipynb #49da1ef7
 PREP_VERSION = 1  # bump when the preprocessing code changes what it writes; it invalidates caches
@@ -83,6 +83,27 @@ def brain_bbox(mask:np.ndarray,  # bool [X,Y,Z]
         box.append((max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, n)))
     return tuple(box)
 
+# %% ../nbs/03_preprocess.ipynb #3f87e51f
+def _border(vol:np.ndarray)->np.ndarray:
+    "The voxels on the six faces of a [X,Y,Z] volume (edges more than once)."
+    return np.concatenate([np.moveaxis(vol, a, 0)[i].ravel() for a in range(3) for i in (0, -1)])
+
+def check_background(image:np.ndarray,  # [C,X,Y,Z] raw intensities
+                     sources=None,  # what each channel was read from, for messages (file names)
+                    ):
+    "Stop unless each modality's background is 0: at least half of its border voxels."
+    for c, vol in enumerate(image):
+        b = _border(vol)
+        if (b == 0).mean() >= .5: continue
+        vals, counts = np.unique(b, return_counts=True)
+        mode, share = vals[counts.argmax()], counts.max() / b.size
+        src = sources[c] if sources is not None else f'channel {c}'
+        raise MrisegError(f"{src}: the background is not 0: {(b == 0).mean():.0%} of the voxels on the volume's border are 0, "
+                          f"the most common value there is {mode:g} ({share:.0%}). mriseg takes the non-zero voxels as the brain. "
+                          "Give skull-stripped images with background 0, as BraTS delivers them (skull-strip them, e.g. with HD-BET or "
+                          "SynthStrip, or set the background to 0).")
+
+
 # %% ../nbs/03_preprocess.ipynb #febe8010
 def crop(arr:np.ndarray,  # [..., X, Y, Z]
          box:tuple,  # ((x0,x1),(y0,y1),(z0,z1)) from `brain_bbox`
@@ -143,11 +164,17 @@ class Prepped:
                 f"crop {self.crop} of {self.shape})")
 
 # %% ../nbs/03_preprocess.ipynb #0c7abf5a
+def _sources(case:Case):
+    "Each channel's file (with the volume of a 4D file), for messages."
+    if case.ref is None: return None
+    return [f'{p}' if i is None else f'{p} (volume {i})' for p, i in case.ref.images]
+
 def preprocess_case(case:Case,  # a loaded case
                     cfg:PrepConfig=None,  # settings (default `PrepConfig()`)
                    )->Prepped:
     "Crop `case` to its brain, clip and z-score each modality in the brain, and make its region masks."
     cfg = cfg or PrepConfig()
+    check_background(case.image, _sources(case))
     mask = brain_mask(case.image)
     if not mask.any():
         src = ', '.join(str(p) for p in case.ref.files) if case.ref else 'no files'

@@ -14,16 +14,15 @@ from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.callback.fp16 import to_bf16  # noqa: F401 (patches Learner)
 from fastai.callback.channelslast import to_channelslast  # noqa: F401 (patches Learner)
-from fastai.torch_core import default_device
 from fastcore.foundation import L
 import mriseg
 from .io import MrisegError, MODALITIES, atomic_path
-from .datasets import find_cases
+from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, PrepCache
 from .data import split_cases, save_split, load_split, slice_dataloaders
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics
-from .model import create_model, save_model, bf16_pays
+from .model import create_model, save_model, bf16_pays, get_device
 
 # %% auto #0
 __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'train', 'run_cases']
@@ -36,6 +35,21 @@ PRESETS = {
                 valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
 }
 
+_COUNTS = dict(epochs='epochs to train', bs='slices per batch', n_per_epoch='training slices per epoch',
+               valid_n='validation slices', context='slices per modality')
+
+def _check_settings(s:dict):
+    "Refuse settings that cannot train, before any work: counts below 1, an even context, a learning rate <= 0."
+    for k, what in _COUNTS.items():
+        v = s[k]
+        if v is None and k == 'valid_n': continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise MrisegError(f"{k}={v!r}: {what} must be a whole number of at least 1.")
+    if s['context'] % 2 == 0: raise MrisegError(f"context={s['context']}: slices per modality must be odd (1 for 2D, 3, 5, ...).")
+    if isinstance(s['lr'], bool) or not isinstance(s['lr'], (int, float)) or not s['lr'] > 0:
+        raise MrisegError(f"lr={s['lr']!r}: the learning rate must be a number above 0.")
+    if len(tuple(s['size'])) != 2: raise MrisegError(f"size={s['size']!r}: give a slice size (H, W).")
+
 def train_settings(preset='cpu', **overrides) -> dict:
     "The settings of `preset` with `overrides` (None values keep the preset's)."
     if preset not in PRESETS: raise MrisegError(f"unknown preset '{preset}'. Use one of {', '.join(PRESETS)}.")
@@ -43,6 +57,7 @@ def train_settings(preset='cpu', **overrides) -> dict:
     unknown = set(overrides) - set(s)
     if unknown: raise MrisegError(f"unknown training setting(s) {sorted(unknown)}. Known: {', '.join(sorted(s))}.")
     s.update({k: v for k, v in overrides.items() if v is not None})
+    _check_settings(s)
     s['size'] = tuple(int(v) for v in s['size'])
     if any(v % 32 for v in s['size']): raise MrisegError(f"slice size {s['size']}: each side must be a multiple of 32 (the U-Net halves it five times).")
     return s
@@ -117,7 +132,7 @@ def _labelled_refs(data, scheme=None):
 def _check_out(out:Path, resume:bool):
     done = [p.name for p in (out/'history.csv', out/'model', out/'checkpoint.pth') if p.exists()]
     if resume and not (out/'checkpoint.pth').exists(): raise MrisegError(f"{out}: no checkpoint.pth to resume from. Start a new run without --resume.")
-    if done and not resume: raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True (--resume) to continue it, or choose another folder.")
+    if done and not resume: raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or choose another folder.")
 
 def _split(ids, out, s, resume):
     path = out/'split.csv'
@@ -143,17 +158,16 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model; the `Learner` returned holds it."
     out = Path(out)
-    s = train_settings(preset, **settings)
+    s, device = train_settings(preset, **settings), get_device(device)
     _check_out(out, resume)
     refs = _labelled_refs(data, scheme)
     scheme, prep = refs[0].scheme, prep or PrepConfig()
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
     split = _split([r.case_id for r in refs], out, s, resume)
     cache = PrepCache(cache or out/'cache', prep)
     cache.build(refs)
     sets = dict(zip(split.case_id, split['set']))
     pick = lambda name: [cache.get(r) for r in refs if sets[r.case_id] == name]
-    device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(s['seed'])
     dls = slice_dataloaders(pick('train'), pick('valid'), bs=s['bs'], size=s['size'], context=s['context'],
                             tumour_frac=s['tumour_frac'], n_per_epoch=s['n_per_epoch'], valid_n=s['valid_n'],
@@ -176,7 +190,10 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
     learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
     best = out/'model'/'model.pth'
-    if best.exists(): learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
+    if not best.exists():
+        raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was never a number, "
+                          f"or the model folder was removed). See {out/'history.csv'}; a lower lr, or checking the masks, may help.")
+    learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
 def _restore(learn, out, config):
