@@ -1,7 +1,7 @@
 """Runs notebooks top to bottom in a Jupyter kernel and saves their outputs in place, for the docs: the figures,
 tables and progress bars a reader sees.
 
-Usage: `.venv/bin/python .ci/run_nb.py nbs/04_data.ipynb [...]`, then `.venv/bin/nbdev_clean`.
+Usage: `.venv/bin/python .ci/run_nb.py nbs/06_data.ipynb [...]`, then `.venv/bin/nbdev_clean`.
 Cells carrying a flag in settings.ini's `tst_flags` (slow, cuda, notest) are skipped and keep the outputs they had,
 as the tests skip them; `MRISEG_RUN_FLAGS="slow"` runs those flags too. Unlike the tests, IN_TEST is not set, so
 the tutorials run at their full settings. A notebook is written only when every cell ran.

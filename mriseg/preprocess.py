@@ -13,8 +13,8 @@ import numpy as np
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 
-from .io import MrisegError, atomic_path, load_case, Case, CaseRef
-from .datasets import regions
+from .labels import MrisegError, regions
+from .io import atomic_path, load_case, Case, CaseRef
 
 # %% auto #0
 __all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_background', 'crop', 'uncrop', 'normalise', 'Prepped',
