@@ -320,5 +320,7 @@ d = { 'settings': { 'branch': 'main',
                                 'mriseg.widgets.SliceViewer.redraw': ('widgets.html#sliceviewer.redraw', 'mriseg/widgets.py'),
                                 'mriseg.widgets._controls': ('widgets.html#_controls', 'mriseg/widgets.py'),
                                 'mriseg.widgets._figure': ('widgets.html#_figure', 'mriseg/widgets.py'),
+                                'mriseg.widgets._lay_out': ('widgets.html#_lay_out', 'mriseg/widgets.py'),
                                 'mriseg.widgets._slice_dice': ('widgets.html#_slice_dice', 'mriseg/widgets.py'),
-                                'mriseg.widgets._title': ('widgets.html#_title', 'mriseg/widgets.py')}}}
+                                'mriseg.widgets._title': ('widgets.html#_title', 'mriseg/widgets.py'),
+                                'mriseg.widgets._update': ('widgets.html#_update', 'mriseg/widgets.py')}}}

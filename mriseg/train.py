@@ -198,6 +198,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
+
+# %% ../nbs/10_train.ipynb #3a6d7605
 def _restore(learn, out, config):
     "Load `out`/checkpoint.pth into `learn`; the epoch to start from and a `RunKeeper` that continues the history."
     try: ckpt = torch.load(out/'checkpoint.pth', map_location='cpu', weights_only=True)
@@ -208,6 +210,7 @@ def _restore(learn, out, config):
     hist = pd.read_csv(out/'history.csv') if (out/'history.csv').exists() else pd.DataFrame()
     rows = hist[hist.epoch < start].to_dict('records') if len(hist) else []
     return start, RunKeeper(out, config, start, history=rows, best=ckpt['best'])
+
 
 # %% ../nbs/10_train.ipynb #b081828b
 def run_cases(run, data, which='test', scheme=None) -> list:

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import to_rgba
 from matplotlib.patches import Patch
 from scipy.ndimage import binary_erosion
+from fastcore.basics import patch
 from .labels import MrisegError, BRATS, regions, check_labels
 from .io import MODALITIES, Case, atomic_path
 from .preprocess import brain_mask, brain_bbox
@@ -138,29 +139,36 @@ class CaseView:
         lo, hi = self.box[axis_number(axis)]
         return (lo + hi - 1) // 2
 
-    def grey(self, c, axis, index):
-        "Slice of channel `c` scaled to 0..1 by its window."
-        lo, hi = self.windows[c]
-        return np.clip((take_slice(self.image[c], axis, index).astype(np.float32) - lo) / (hi - lo), 0, 1)
 
-    def overlay(self, which, axis, index, alpha, outline=None):
-        "RGBA overlay of 'gt' (filled) or 'pred' (outlined when there is a ground truth) on one slice; None if absent."
-        m = self.gt if which == 'gt' else self.pred
-        if m is None: return None
-        if outline is None: outline = which == 'pred' and self.gt is not None
-        return overlay_rgba(take_slice(m, axis, index), self.colours, alpha, outline)
+# %% ../nbs/04_vis.ipynb #0d42d3b3
+@patch
+def grey(self:CaseView, c, axis, index):
+    "Slice of channel `c` scaled to 0..1 by its window."
+    lo, hi = self.windows[c]
+    return np.clip((take_slice(self.image[c], axis, index).astype(np.float32) - lo) / (hi - lo), 0, 1)
 
-    def frame(self, axis):
-        "(xlim, ylim, aspect) showing the brain's box on a slice along `axis`."
-        a = axis_number(axis)
-        cols, rows = [d for d in range(3) if d != a]
-        (c0, c1), (r0, r1) = self.box[cols], self.box[rows]
-        return (c0 - .5, c1 - .5), (r0 - .5, r1 - .5), self.spacing[rows] / self.spacing[cols]
+@patch
+def overlay(self:CaseView, which, axis, index, alpha, outline=None):
+    "RGBA overlay of 'gt' (filled) or 'pred' (outlined when there is a ground truth) on one slice; None if absent."
+    m = self.gt if which == 'gt' else self.pred
+    if m is None: return None
+    if outline is None: outline = which == 'pred' and self.gt is not None
+    return overlay_rgba(take_slice(m, axis, index), self.colours, alpha, outline)
 
-    def panel_aspect(self, axis):
-        "Height over width, in mm, of the brain's box on a slice along `axis`."
-        (x0, x1), (y0, y1), aspect = self.frame(axis)
-        return (y1 - y0) / (x1 - x0) * aspect
+@patch
+def frame(self:CaseView, axis):
+    "(xlim, ylim, aspect) showing the brain's box on a slice along `axis`."
+    a = axis_number(axis)
+    cols, rows = [d for d in range(3) if d != a]
+    (c0, c1), (r0, r1) = self.box[cols], self.box[rows]
+    return (c0 - .5, c1 - .5), (r0 - .5, r1 - .5), self.spacing[rows] / self.spacing[cols]
+
+@patch
+def panel_aspect(self:CaseView, axis):
+    "Height over width, in mm, of the brain's box on a slice along `axis`."
+    (x0, x1), (y0, y1), aspect = self.frame(axis)
+    return (y1 - y0) / (x1 - x0) * aspect
+
 
 # %% ../nbs/04_vis.ipynb #403e2f2f
 _OUTLINE_ALPHA = 1.

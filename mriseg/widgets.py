@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import ipywidgets as W
 from matplotlib.figure import Figure
+from fastcore.basics import patch
 from .labels import MrisegError
 from .io import Case
 from .metrics import dice
@@ -97,54 +98,6 @@ class SliceViewer:
     index = property(lambda self: self.controls['slice'].value, doc="The slice number shown")
     modality = property(lambda self: self.controls['modality'].value, doc="'all' or the modality shown")
 
-    def _changed(self, change=None):
-        if not self._busy: self.redraw()
-
-    def _axis_changed(self, change):
-        "Move the slider to the most tumour along the new axis, then redraw once."
-        self._busy = True
-        try:
-            self.controls['slice'].max = self.view.image.shape[1 + axis_number(change['new'])] - 1
-            self.controls['slice'].value = self.view.best_index(change['new'])
-        finally: self._busy = False
-        self.redraw()
-
-    def _current(self):
-        "(figure, axes, panel images) for the modality choice, built on first use."
-        key, c = self.modality == 'all', self.controls
-        if key not in self._figs:
-            self._figs[key] = _figure(self.view, self.view.channels(self.modality), self.axis, self.index,
-                                      c['gt_alpha'].value, c['pred_alpha'].value)
-        return self._figs[key]
-
-    def redraw(self):
-        "Put the current slice and overlays into the figure's images and show it."
-        v, axis, i, c = self.view, self.axis, self.index, self.controls
-        fig, axs, panels = self._current()
-        chans = v.channels(self.modality)
-        over = {k: v.overlay(k, axis, i, c[k + '_alpha'].value) if c[k].value else None for k in ('gt', 'pred')}
-        xlim, ylim, aspect = v.frame(axis)
-        for ax, ch, ims in zip(axs, chans, panels):
-            g = v.grey(ch, axis, i)
-            for im, data in zip(ims, (g, over['gt'], over['pred'])):
-                if im is None: continue
-                im.set_visible(data is not None)
-                if data is not None: im.set_data(data); im.set_extent((-.5, g.shape[1] - .5, -.5, g.shape[0] - .5))
-            ax.set_xlim(*xlim); ax.set_ylim(*ylim); ax.set_aspect(aspect)
-        self.slice_dice = _slice_dice(v, axis, i)
-        fig.suptitle(_title(v, axis, i, self.slice_dice, len(chans) == 1), fontsize=10)
-        if getattr(fig, '_laid_out', None) != axis:  # lay out once per axis; moving through slices keeps it
-            fig.set_layout_engine('constrained')
-            one, panel = len(chans) == 1, self.size * (1.7 if len(chans) == 1 else 1)
-            fig.set_size_inches(max(panel * len(chans), 5.2), panel * v.panel_aspect(axis) + .9 + .3 * one)
-            fig.draw_without_rendering(); fig._laid_out = axis
-            fig.set_layout_engine('none')
-        self.image_array = np.stack([np.asarray(p[0].get_array()) for p in panels])
-        self.overlay_arrays = over
-        buf = io.BytesIO()
-        fig.savefig(buf, format='png', dpi=self.dpi, facecolor='white', pil_kwargs=dict(compress_level=1))
-        self.png = self.image_w.value = buf.getvalue()
-
     def _repr_mimebundle_(self, **kwargs):
         "The widget, with the current figure as a PNG for viewers without widgets."
         b = self.widget._repr_mimebundle_(**kwargs)
@@ -152,3 +105,67 @@ class SliceViewer:
         return b
 
     def __repr__(self): return f"SliceViewer({self.view.case_id or 'image'}, {self.axis} slice {self.index}, modality {self.modality})"
+
+
+# %% ../nbs/13_widgets.ipynb #6c1cfd60
+@patch
+def _changed(self:SliceViewer, change=None):
+    if not self._busy: self.redraw()
+
+@patch
+def _axis_changed(self:SliceViewer, change):
+    "Move the slider to the most tumour along the new axis, then redraw once."
+    self._busy = True
+    try:
+        self.controls['slice'].max = self.view.image.shape[1 + axis_number(change['new'])] - 1
+        self.controls['slice'].value = self.view.best_index(change['new'])
+    finally: self._busy = False
+    self.redraw()
+
+@patch
+def _current(self:SliceViewer):
+    "(figure, axes, panel images) for the modality choice, built on first use."
+    key, c = self.modality == 'all', self.controls
+    if key not in self._figs:
+        self._figs[key] = _figure(self.view, self.view.channels(self.modality), self.axis, self.index,
+                                  c['gt_alpha'].value, c['pred_alpha'].value)
+    return self._figs[key]
+
+
+# %% ../nbs/13_widgets.ipynb #5dab914e
+def _update(v, axs, chans, panels, axis, i, over):
+    "Put slice `i`'s grey images and overlays into the panels' images."
+    xlim, ylim, aspect = v.frame(axis)
+    for ax, ch, ims in zip(axs, chans, panels):
+        g = v.grey(ch, axis, i)
+        for im, data in zip(ims, (g, over['gt'], over['pred'])):
+            if im is None: continue
+            im.set_visible(data is not None)
+            if data is not None: im.set_data(data); im.set_extent((-.5, g.shape[1] - .5, -.5, g.shape[0] - .5))
+        ax.set_xlim(*xlim); ax.set_ylim(*ylim); ax.set_aspect(aspect)
+
+def _lay_out(fig, v, n_panels, axis, size):
+    "Size and lay out `fig` for `n_panels` slices along `axis`, once per axis: moving through slices keeps it."
+    if getattr(fig, '_laid_out', None) == axis: return
+    fig.set_layout_engine('constrained')
+    panel = size * (1.7 if n_panels == 1 else 1)
+    fig.set_size_inches(max(panel * n_panels, 5.2), panel * v.panel_aspect(axis) + .9 + .3 * (n_panels == 1))
+    fig.draw_without_rendering(); fig._laid_out = axis
+    fig.set_layout_engine('none')
+
+@patch
+def redraw(self:SliceViewer):
+    "Put the current slice and overlays into the figure's images and show it."
+    v, axis, i, c = self.view, self.axis, self.index, self.controls
+    fig, axs, panels = self._current()
+    chans = v.channels(self.modality)
+    over = {k: v.overlay(k, axis, i, c[k + '_alpha'].value) if c[k].value else None for k in ('gt', 'pred')}
+    _update(v, axs, chans, panels, axis, i, over)
+    self.slice_dice = _slice_dice(v, axis, i)
+    fig.suptitle(_title(v, axis, i, self.slice_dice, len(chans) == 1), fontsize=10)
+    _lay_out(fig, v, len(chans), axis, self.size)
+    self.image_array, self.overlay_arrays = np.stack([np.asarray(p[0].get_array()) for p in panels]), over
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=self.dpi, facecolor='white', pil_kwargs=dict(compress_level=1))
+    self.png = self.image_w.value = buf.getvalue()
+
