@@ -21,7 +21,8 @@ __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predi
 def cmd_phantom(args):
     "Write a synthetic BraTS 2021-layout cohort built on the MNI152 anatomy."
     from mriseg.phantom import make_phantom_cohort
-    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.workers, overwrite=args.overwrite)
+    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.workers,
+                               overwrite=args.overwrite)
     print(f'{len(refs)} cases written to {args.out}')
 
 def _shape(s):
@@ -39,8 +40,10 @@ def dataset_summary(root, n_load=3, scheme=None):
     for ref in refs[:n_load]:
         c = load_case(ref)
         vols = '' if c.label is None else '  ' + '  '.join(
-            f'{n} {m.sum() * np.prod(c.spacing) / 1000:.1f} ml' for n, m in zip(c.scheme.region_names, regions(c.label, c.scheme)))
-        lines.append(f'  {c.case_id}: {"x".join(map(str, c.image.shape[1:]))} voxels at {"x".join(f"{s:g}" for s in c.spacing)} mm{vols}')
+            f'{n} {m.sum() * np.prod(c.spacing) / 1000:.1f} ml' for n, m in zip(c.scheme.region_names,
+                                                                                regions(c.label, c.scheme)))
+        lines.append(f'  {c.case_id}: {"x".join(map(str, c.image.shape[1:]))} voxels at '
+                     f'{"x".join(f"{s:g}" for s in c.spacing)} mm{vols}')
     if len(refs) > n_load: lines.append(f'  ... and {len(refs) - n_load} more')
     return '\n'.join(lines)
 
@@ -55,7 +58,8 @@ def _size(s):
 def cmd_train(args):
     "Train a U-Net on a labelled dataset into a run folder."
     from mriseg.train import train
-    train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device, scheme=args.scheme,
+    train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device,
+          scheme=args.scheme,
           bf16=_PRECISION[args.precision],
           epochs=args.epochs, arch=args.arch, size=_size(args.size), bs=args.bs, lr=args.lr, context=args.context,
           n_per_epoch=args.n_per_epoch, valid_n=args.valid_n, seed=args.seed)
@@ -65,7 +69,8 @@ def cmd_train(args):
 def _cases(data, args):
     "The cases of `data`, or with --split only those of --set (default test)."
     if args.split is None:
-        if args.set is not None: raise MrisegError(f"--set {args.set}: needs --split, the run folder or split.csv whose sets to use.")
+        if args.set is not None:
+            raise MrisegError(f"--set {args.set}: needs --split, the run folder or split.csv whose sets to use.")
         return find_cases(data, args.scheme)
     from mriseg.train import run_cases
     output_folder(args.out, find_cases(data, args.scheme))  # outside every case's files, not only those of the set
@@ -93,7 +98,8 @@ def run_demo(out='runs/demo', data='data/phantom-demo', n=40, shape=(96, 96, 64)
     out, data = Path(out), Path(data)
     if not data.exists(): make_phantom_cohort(data, n=n, shape=shape)
     else: print(f'using the phantom cohort in {data}')
-    if (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists(): print(f'using the model in {out/"model"}')
+    if (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists():
+        print(f'using the model in {out/"model"}')
     else: train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
     (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
     n = len(run_cases(out, data, 'test'))
@@ -135,7 +141,8 @@ def _device(s):
     "An argparse type: a torch device that exists on this machine."
     from mriseg.model import get_device
     try: get_device(s)
-    except MrisegError as e: raise argparse.ArgumentTypeError(f"{s!r}: {_flag_words(str(e).split(': ', 1)[1], {'device': '--device'})}")
+    except MrisegError as e:
+        raise argparse.ArgumentTypeError(f"{s!r}: {_flag_words(str(e).split(': ', 1)[1], {'device': '--device'})}")
     return s
 
 def _case_options(s, split=True):
@@ -143,11 +150,13 @@ def _case_options(s, split=True):
     s.add_argument('--scheme', default=None, help=_SCHEME_HELP)
     if not split: return
     s.add_argument('--split', default=None, help='a run folder or its split.csv: take only the cases of one set of it')
-    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default test)')
+    s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default '
+                   'test)')
 
 def parser():
     "The `mriseg` argument parser, one subcommand per step."
-    p = argparse.ArgumentParser(prog='mriseg', description='Brain tumour segmentation in multi-modal MRI: from NIfTI files to evaluated masks.')
+    p = argparse.ArgumentParser(prog='mriseg', description='Brain tumour segmentation in multi-modal MRI: from NIfTI '
+                                'files to evaluated masks.')
     p.add_argument('--version', action='version', version=f'mriseg {mriseg.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     s = sub.add_parser('phantom', help='write a synthetic BraTS-like cohort (no download needed)')
@@ -156,7 +165,8 @@ def parser():
     s.add_argument('--seed', type=_count(0), default=0, help='random seed (default 0)')
     s.add_argument('--shape', default='full', help='full (240x240x155 at 1 mm), small (96x96x64), or XxYxZ')
     s.add_argument('--workers', type=_count(0), default=None, help='processes (default: all cores; 0: none)')
-    s.add_argument('--overwrite', action='store_true', help='replace the files of case folders that exist (default: refuse)')
+    s.add_argument('--overwrite', action='store_true', help='replace the files of case folders that exist (default: '
+                   'refuse)')
     s.set_defaults(func=cmd_phantom)
     s = sub.add_parser('info', help='summarise a dataset in any layout mriseg reads')
     s.add_argument('data', help='dataset folder or one case folder')
@@ -166,14 +176,20 @@ def parser():
     s = sub.add_parser('train', help='train a U-Net with Dice + BCE on a labelled dataset')
     s.add_argument('data', help='dataset folder in any layout mriseg reads')
     s.add_argument('--out', required=True, help='run folder: split.csv, history.csv, curves.png, model/')
-    s.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='cpu: small and fast (default); gpu: full size')
+    s.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='cpu: small and fast (default); gpu: full '
+                   'size')
     s.add_argument('--resume', action='store_true', help='continue the run in --out from its last epoch')
     for flag, typ, what in [('epochs', _count(), 'epochs'), ('arch', str, 'encoder: resnet18, resnet34, resnet50'),
-                            ('size', str, 'slice size HxW, multiples of 32'), ('bs', _count(), 'batch size'), ('lr', _positive, 'peak learning rate'),
-                            ('context', _count(), 'slices per modality (1: 2D, 3 or 5: 2.5D)'), ('n-per-epoch', _count(), 'training slices per epoch'),
-                            ('valid-n', _count(), 'validation slices'), ('seed', _count(0), 'seed of the split and the sampling'),
-                            ('cache', str, 'preprocessing cache folder (default RUN/cache)'), ('device', _device, 'cpu, cuda, cuda:1, ...')]:
-        s.add_argument(f'--{flag}', type=typ, default=None, help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
+                            ('size', str, 'slice size HxW, multiples of 32'), ('bs', _count(), 'batch size'),
+                            ('lr', _positive, 'peak learning rate'),
+                            ('context', _count(), 'slices per modality (1: 2D, 3 or 5: 2.5D)'),
+                            ('n-per-epoch', _count(), 'training slices per epoch'),
+                            ('valid-n', _count(), 'validation slices'), ('seed', _count(0), 'seed of the split and the '
+                                                                         'sampling'),
+                            ('cache', str, 'preprocessing cache folder (default RUN/cache)'),
+                            ('device', _device, 'cpu, cuda, cuda:1, ...')]:
+        s.add_argument(f'--{flag}', type=typ, default=None,
+                       help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
     _case_options(s, split=False)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     s.set_defaults(func=cmd_train)
@@ -181,7 +197,8 @@ def parser():
     s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
     s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
     s.add_argument('--out', required=True, help='folder for <case_id>.nii.gz')
-    s.add_argument('--tta', action='store_true', help='also predict the left-right mirror image and average (twice the time)')
+    s.add_argument('--tta', action='store_true', help='also predict the left-right mirror image and average (twice the '
+                   'time)')
     s.add_argument('--overwrite', action='store_true', help='predict again where an output exists (default: keep it)')
     s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
     s.add_argument('--bs', type=_count(), default=16, help='slices per batch (default 16)')
@@ -193,13 +210,15 @@ def parser():
     s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')
     s.add_argument('gt', help='ground-truth dataset in any layout mriseg reads')
     s.add_argument('--out', required=True, help='folder for per_case.csv, summary.csv and the plots')
-    s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail (default) or score it as empty')
+    s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail '
+                   '(default) or score it as empty')
     s.add_argument('--overwrite', action='store_true', help='replace a report already in --out (default: refuse)')
     _case_options(s)
     s.set_defaults(func=cmd_evaluate)
     s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
     s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')
-    s.add_argument('--data', default='data/phantom-demo', help='where the phantom cohort is made once (default data/phantom-demo)')
+    s.add_argument('--data', default='data/phantom-demo', help='where the phantom cohort is made once (default '
+                   'data/phantom-demo)')
     s.add_argument('--n', type=_count(), default=40, help='phantom cases (default 40)')
     s.set_defaults(func=cmd_demo)
     return p

@@ -104,7 +104,8 @@ def load_split(path)->pd.DataFrame:
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as e: raise MrisegError(f"{path}: not a readable CSV ({e}); write it with save_split") from e
     if list(df.columns) != ['case_id', 'set']:
-        raise MrisegError(f"{path}: the columns are {list(df.columns)}, expected ['case_id', 'set']; write it with save_split")
+        raise MrisegError(f"{path}: the columns are {list(df.columns)}, expected ['case_id', 'set']; write it with "
+                          f"save_split")
     return _check_split(df, path)
 
 # %% ../nbs/06_data.ipynb #5320a0f7
@@ -263,7 +264,8 @@ class SliceDataset:
         return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
 
     def __repr__(self):
-        return (f"SliceDataset({len(self.prepped)} cases, {len(self.index)} slices ({self.has_tumour.sum()} with tumour), "
+        return (f"SliceDataset({len(self.prepped)} cases, {len(self.index)} slices ({self.has_tumour.sum()} with "
+                f"tumour), "
                 f"{len(self)} per epoch, tumour_frac={self.tumour_frac}, context={self.context}, size={self.size})")
 
 # %% ../nbs/06_data.ipynb #dedbbb64
@@ -272,7 +274,7 @@ def _resample(t:torch.Tensor, grid:torch.Tensor, mode:str)->torch.Tensor:
     return F.grid_sample(t, grid, mode=mode, padding_mode='zeros', align_corners=False)
 
 class SegAugment(RandTransform):
-    "Random affine (rotate, zoom, left-right flip) of image and masks together, and intensity changes of the image, per batch."
+    "Random rotation, zoom and left-right flip of image and masks together, and intensity changes of the image."
     split_idx, order = 0, 30  # training batches only, as fastai's batch augmentations
     def __init__(self,
                  max_rotate:float=15.,  # degrees; the angle is uniform in [-max_rotate, max_rotate]
@@ -305,7 +307,8 @@ class SegAugment(RandTransform):
     def encodes(self, x:TensorImage):
         "Move the image (bilinear) and its brain (nearest), then change intensities inside the moved brain."
         x = x.as_subclass(torch.Tensor)
-        brain = _resample((x != 0).any(1, keepdim=True).float(), self.grid, 'nearest') > 0  # the brain moves like a mask
+        brain = _resample((x != 0).any(1, keepdim=True).float(), self.grid,
+                          'nearest') > 0  # the brain moves like a mask
         return TensorImage(self.intensity(_resample(x, self.grid, 'bilinear'), brain))
 
     def encodes(self, y:TensorMask):
@@ -351,7 +354,7 @@ class SliceDL(TfmdDL):
     def create_item(self, s): return 0 if s is None else s  # a position; `create_batch` reads it
     def create_batch(self, b): return self.dataset.batch(b)
     def show_batch(self, b=None, max_n:int=4, show:bool=True, **kwargs):
-        "`show_slices` of a batch (default: a new one), with this dataset's region names: fastai's `show_batch`, legible."
+        "`show_slices` of a batch (default: a new one), with this dataset's region names."
         names = getattr(self.dataset.prepped[0], 'region_names', None) or ('WT', 'TC', 'ET')
         fig = show_slices(self.one_batch() if b is None else b, n=max_n, regions=names, **kwargs)
         if not show: plt.close(fig)
@@ -375,10 +378,12 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
     "fastai `DataLoaders` of axial slices: tumour-aware, augmented on the device for training; fixed for validation."
     if aug is True: aug = SegAugment(context=context)
     if aug and aug.context != context:
-        raise MrisegError(f"slice_dataloaders: aug was made with context={aug.context} but the slices have context={context}")
+        raise MrisegError(f"slice_dataloaders: aug was made with context={aug.context} but the slices have "
+                          f"context={context}")
     trn = SliceDataset(train, context, tumour_frac, size, n_per_epoch, seed, split_idx=0)
     val = SliceDataset(valid, context, None, size, valid_n, seed=0, split_idx=1)
-    if len(trn) < bs: raise MrisegError(f"slice_dataloaders: {len(trn)} training slices per epoch give no full batch of {bs}; "
+    if len(trn) < bs: raise MrisegError(f"slice_dataloaders: {len(trn)} training slices per epoch give no full batch "
+                                        f"of {bs}; "
                                         f"raise n_per_epoch or lower bs")
     device = default_device() if device is None else torch.device(device)
     dl = dict(bs=bs, num_workers=num_workers, device=device, **kwargs)

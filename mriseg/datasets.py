@@ -27,7 +27,9 @@ def modality_of(name):
     "mriseg's modality for a channel name a dataset uses (`FLAIR`, `T1w`, `t1gd`, `t2f`, ...)."
     n = re.sub(r'[^a-z0-9]', '', str(name).lower())
     if 'flair' in n or n == 't2f': return 'flair'
-    if n.startswith('t1') and any(k in n[2:] for k in ('gd', 'gad', 'ce', 'c', 'contrast', 'post')) and n not in ('t1', 't1w', 't1n'): return 't1ce'
+    if n.startswith('t1') and any(k in n[2:] for k in ('gd', 'gad', 'ce', 'c', 'contrast',
+                                                       'post')) and n not in ('t1', 't1w', 't1n'):
+        return 't1ce'
     if n.startswith('t2'): return 't2'
     if n.startswith('t1'): return 't1'
     return None
@@ -39,13 +41,17 @@ _BRATS_FILE = re.compile(r'^(?P<case>.+?)[_-](?P<mod>t1ce|t1n|t1c|t2w|t2f|t1|t2|
 def _brats_case(folder, files, scheme):
     "A `CaseRef` for one BraTS case folder, from its `{mod: path}` files."
     mods = {m.lower() for m in files} - {'seg'}
-    layout = 'brats2023' if mods & {'t1n', 't1c', 't2w', 't2f'} else ('brats2020' if folder.name.startswith('BraTS20_') else 'brats2021')
+    layout = 'brats2023' if mods & {'t1n', 't1c', 't2w',
+                                    't2f'} else ('brats2020' if folder.name.startswith('BraTS20_') else 'brats2021')
     names = _BRATS_MODS['brats2023' if layout == 'brats2023' else 'brats2021']
     missing = [m for m in MODALITIES if names[m] not in files]
     if missing:
         sep = '-' if layout == 'brats2023' else '_'
-        fail(folder, f"missing modality '{missing[0]}' (expected {folder.name}{sep}{names[missing[0]]}.nii.gz)", 'Add the file, or remove the incomplete case folder.')
-    return CaseRef(folder.name, [(files[names[m]], None) for m in MODALITIES], files.get('seg'), layout, scheme or _SCHEMES[layout])
+        fail(folder, f"missing modality '{missing[0]}' (expected {folder.name}{sep}{names[missing[0]]}.nii.gz)",
+             'Add the file, or remove the '
+             'incomplete case folder.')
+    return CaseRef(folder.name, [(files[names[m]], None) for m in MODALITIES], files.get('seg'), layout,
+                   scheme or _SCHEMES[layout])
 
 def _walk(root, depth=2):
     "(folder, file names) under `root` to `depth` levels, following folder links; each real folder once."
@@ -67,10 +73,13 @@ def _brats_files(d, fs):
         m = _BRATS_FILE.match(f)
         if not m or f.startswith('.'): continue
         k = m['mod'].lower()
-        if k in files: fail(d, f"holds two files for '{k}': {files[k].name} and {f}", 'Keep the right one and move the other out of the dataset.')
+        if k in files:
+            fail(d, f"holds two files for '{k}': {files[k].name} and {f}", 'Keep the right one and move the other out '
+                 'of the dataset.')
         files[k] = d/f
     if files and 'seg' not in files:  # a mask under another name, as BraTS20_Training_355's W39_1998.09.19_Segm.nii
-        other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower() and not f.startswith('.')]
+        other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower()
+                 and not f.startswith('.')]
         if len(other) == 1: files['seg'] = other[0]
     return files
 
@@ -89,13 +98,17 @@ def _channels(meta, path):
     if not names: return None
     chans = {modality_of(v): int(k) for k, v in names.items()}
     missing = [m for m in MODALITIES if m not in chans]
-    if missing: fail(path, f"names channels {dict(names)}, none of which is '{missing[0]}'", 'mriseg needs T1, T1ce, T2 and FLAIR: name the channels so.')
+    if missing:
+        fail(path, f"names channels {dict(names)}, none of which is '{missing[0]}'", 'mriseg needs T1, T1ce, T2 and '
+             'FLAIR: name the channels so.')
     return chans
 
 def _one(found, expected, what):
     "The one file in `found`; refuse none or two (`.nii` beside `.nii.gz`)."
     if not found: fail(expected, f'is missing ({what})', 'Add the file, or remove the case.')
-    if len(found) > 1: fail(found[0].parent, f"holds two files for {what}: {found[0].name} and {found[1].name}", 'Keep the right one and move the other out of the dataset.')
+    if len(found) > 1:
+        fail(found[0].parent, f"holds two files for {what}: {found[0].name} and {found[1].name}",
+             'Keep the right one and move the other out of the dataset.')
     return found[0]
 
 def _decathlon(root, scheme):
@@ -104,14 +117,18 @@ def _decathlon(root, scheme):
     if scheme is None: scheme = scheme_from_labels(meta['labels'], jpath) if 'labels' in meta else MSD_BRAIN
     chans, refs = _channels(meta, jpath), []
     for img_dir, lab_dir in (('imagesTr', 'labelsTr'), ('imagesTs', 'labelsTs'), ('imagesVal', 'labelsVal')):
-        files = sorted(f for f in (root/img_dir).glob('*.nii*') if _NII.search(f.name) and not f.name.startswith('.')) if (root/img_dir).is_dir() else []
+        found = (root/img_dir).glob('*.nii*') if (root/img_dir).is_dir() else []
+        files = sorted(f for f in found if _NII.search(f.name) and not f.name.startswith('.'))
         per_channel = [f for f in files if re.search(r'_\d{4}\.nii', f.name)]
         if per_channel:
-            if chans is None: fail(jpath, 'is missing or names no channels', 'An nnU-Net dataset needs dataset.json with channel_names, e.g. {"0": "T1", "1": "T1ce", "2": "T2", "3": "FLAIR"}.')
+            if chans is None:
+                fail(jpath, 'is missing or names no channels', 'An nnU-Net dataset needs dataset.json with '
+                     'channel_names, e.g. {"0": "T1", "1": "T1ce", "2": "T2", "3": "FLAIR"}.')
             by = {}
             for f in per_channel: by.setdefault(_NII.sub('', f.name), []).append(f)
             for c in sorted({k[:-5] for k in by}):
-                imgs = [_one(by.get(f'{c}_{chans[m]:04d}', []), root/img_dir/f'{c}_{chans[m]:04d}.nii.gz', f"modality '{m}' of case {c}") for m in MODALITIES]
+                imgs = [_one(by.get(f'{c}_{chans[m]:04d}', []), root/img_dir/f'{c}_{chans[m]:04d}.nii.gz',
+                             f"modality '{m}' of case {c}") for m in MODALITIES]
                 labs = [p for p in (root/lab_dir/f'{c}.nii.gz', root/lab_dir/f'{c}.nii') if p.exists()]
                 lab = _one(labs, None, f'the mask of case {c}') if labs else None
                 refs.append(CaseRef(c, [(p, None) for p in imgs], lab, 'nnunet', scheme))
@@ -120,7 +137,8 @@ def _decathlon(root, scheme):
             for f in files:
                 c = _NII.sub('', f.name)
                 lab = root/lab_dir/f.name
-                refs.append(CaseRef(c, [(f, order[m]) for m in MODALITIES], lab if lab.exists() else None, 'msd', scheme))
+                refs.append(CaseRef(c, [(f, order[m]) for m in MODALITIES], lab if lab.exists() else None, 'msd',
+                                    scheme))
     return refs
 
 # %% ../nbs/02_datasets.ipynb #0ecf6352
@@ -135,18 +153,21 @@ def _unique_ids(refs, root):
     for r in refs:
         if r.case_id in seen:
             fail(root, f'case id {r.case_id} is used twice, by {_where(seen[r.case_id])} and {_where(r)}',
-                  'Outputs are named by case id, so one would replace the other: rename one case, or read the two folders as separate datasets.')
+                  'Outputs are named by case id, so one would replace the other: rename one case, or read the two '
+                  'folders as separate datasets.')
         seen[r.case_id] = r
     return refs
 
 def find_cases(root, scheme=None) -> list:
-    "The cases under `root` as `CaseRef`s, in any layout mriseg reads (detected from the files); `scheme`: anything `load_scheme` reads, else the layout's own."
+    "The cases under `root` as `CaseRef`s, in any layout mriseg reads; `scheme`: anything `load_scheme` reads."
     root, scheme = Path(root), None if scheme is None else load_scheme(scheme)
     if not root.exists(): fail(root, 'does not exist', 'Check the path.')
     if not root.is_dir(): fail(root, 'is not a folder', 'Give the folder that holds the cases (or one case folder).')
     dec = (root/'dataset.json').exists() or (root/'imagesTr').is_dir() or (root/'imagesTs').is_dir()
     refs = _decathlon(root, scheme) if dec else _brats_folders(root, scheme)
-    if not refs: fail(root, 'holds no cases mriseg can read', f"Point mriseg at a dataset in one of the layouts {', '.join(LAYOUTS)}, e.g. BraTS2021_00000/BraTS2021_00000_t1.nii.gz.")
+    if not refs:
+        fail(root, 'holds no cases mriseg can read', "Point mriseg at a dataset in one of the layouts "
+             f"{', '.join(LAYOUTS)}, e.g. BraTS2021_00000/BraTS2021_00000_t1.nii.gz.")
     return sorted(_unique_ids(refs, root), key=lambda r: r.case_id)
 
 
@@ -155,7 +176,8 @@ def load_case(ref) -> Case:
     "Load a `CaseRef`, or the one case in a folder, as a `Case` in canonical RAS, checking every file."
     if isinstance(ref, CaseRef): return _load_ref(ref)
     refs = find_cases(ref)
-    if len(refs) != 1: fail(ref, f'holds {len(refs)} cases, expected one', 'Give one case folder, or use find_cases for a dataset.')
+    if len(refs) != 1:
+        fail(ref, f'holds {len(refs)} cases, expected one', 'Give one case folder, or use find_cases for a dataset.')
     return _load_ref(refs[0])
 
 
@@ -166,7 +188,9 @@ def _dataset_json(root, layout, scheme):
     if layout == 'msd':
         meta = dict(name='BRATS', modality={'0': 'FLAIR', '1': 'T1w', '2': 't1gd', '3': 'T2w'},
                     labels={'0': 'background', '1': 'edema', '2': 'non-enhancing tumor', '3': 'enhancing tumour'})
-    else: meta = dict(channel_names={'0': 'T1', '1': 'T1ce', '2': 'T2', '3': 'FLAIR'}, labels=_NNUNET_LABELS, file_ending='.nii.gz')
+    else:
+        meta = dict(channel_names={'0': 'T1', '1': 'T1ce', '2': 'T2', '3': 'FLAIR'}, labels=_NNUNET_LABELS,
+                    file_ending='.nii.gz')
     with atomic_path(p) as tmp: tmp.write_text(json.dumps(meta, indent=2))
 
 def _case_files(root, case_id, layout, has_label):
@@ -179,7 +203,8 @@ def _case_files(root, case_id, layout, has_label):
         return [d/f'{case_id}{sep}{names[m]}{ext}' for m in MODALITIES], d/f'{case_id}{sep}seg{ext}'
     img_dir, lab_dir = ('imagesTr', 'labelsTr') if has_label else ('imagesTs', 'labelsTs')
     if layout == 'msd': return [root/img_dir/f'{case_id}.nii.gz'], root/lab_dir/f'{case_id}.nii.gz'
-    if layout == 'nnunet': return [root/img_dir/f'{case_id}_{i:04d}.nii.gz' for i in range(4)], root/lab_dir/f'{case_id}.nii.gz'
+    if layout == 'nnunet':
+        return [root/img_dir/f'{case_id}_{i:04d}.nii.gz' for i in range(4)], root/lab_dir/f'{case_id}.nii.gz'
     raise MrisegError(f"unknown layout '{layout}'. Use one of {', '.join(LAYOUTS)}.")
 
 def write_case(root, case_id, image, label=None, affine=None, layout='brats2021', overwrite=False) -> CaseRef:
@@ -187,11 +212,14 @@ def write_case(root, case_id, image, label=None, affine=None, layout='brats2021'
     image, affine = np.asarray(image), np.eye(4) if affine is None else np.asarray(affine)
     imgs, lab = _case_files(root, case_id, layout, label is not None)
     if not overwrite and any(p.exists() for p in imgs + [lab]):
-        fail(next(p for p in imgs + [lab] if p.exists()), 'already exists', 'Choose another folder, or pass overwrite=True.')
-    dtype = np.int16 if np.issubdtype(image.dtype, np.integer) or np.all(image == np.round(image)) and np.abs(image).max() < 32767 else np.float32
+        fail(next(p for p in imgs + [lab] if p.exists()), 'already exists', 'Choose another folder, or pass '
+             'overwrite=True.')
+    whole = np.issubdtype(image.dtype, np.integer) or np.all(image == np.round(image)) and np.abs(image).max() < 32767
+    dtype = np.int16 if whole else np.float32
     scheme = _SCHEMES.get(layout) or LabelScheme('nnunet', BRATS.regions, {0: 0, 1: 1, 2: 2, 3: 4})
     if layout in ('msd', 'nnunet'): _dataset_json(root, layout, scheme)
-    if layout == 'msd': save_nifti(np.stack([image[MODALITIES.index(m)] for m in _MSD_ORDER], -1).astype(dtype), affine, imgs[0])
+    if layout == 'msd':
+        save_nifti(np.stack([image[MODALITIES.index(m)] for m in _MSD_ORDER], -1).astype(dtype), affine, imgs[0])
     else:
         for arr, p in zip(image, imgs): save_nifti(arr.astype(dtype), affine, p)
     if label is not None:
@@ -218,6 +246,7 @@ def output_folder(out, # the folder a command will write into
                  )->Path:
     "`out`, checked before any work: outside the inputs of `refs`, a folder, writable."
     if Path(out).resolve() in input_folders(refs):
-        fail(out, 'is a folder of the input dataset', "Outputs written there could replace input files, or be read back as inputs. Choose a folder outside the dataset's image and label folders.")
+        fail(out, 'is a folder of the input dataset', "Outputs written there could replace input files, or be read "
+             "back as inputs. Choose a folder outside the dataset's image and label folders.")
     return writable_dir(out, recursive)
 

@@ -32,7 +32,8 @@ def evaluate_case(pred_labels,   # predicted canonical labels [X,Y,Z]
     rows = region_metrics(P, T, spacing, scheme.region_names)
     for row, p, t in zip(rows, P, T):
         lw = lesion_wise(p, t, spacing)
-        row.update(lesion_dice=lw['dice'], lesion_hd95=lw['hd95'], lesion_tp=lw['tp'], lesion_fp=lw['fp'], lesion_fn=lw['fn'])
+        row.update(lesion_dice=lw['dice'], lesion_hd95=lw['hd95'], lesion_tp=lw['tp'], lesion_fp=lw['fp'],
+                   lesion_fn=lw['fn'])
     return rows
 
 # %% ../nbs/12_evaluate.ipynb #a48536f9
@@ -42,9 +43,11 @@ def load_prediction(path,   # NIfTI of predicted labels, in the case's file spac
     arr, img = read_nifti(path)
     g, what = case.geometry, f"case {case.case_id}'s images"
     if tuple(arr.shape) != tuple(g.shape):
-        raise MrisegError(f"{path}: prediction has shape {tuple(arr.shape)} but {what} have {tuple(g.shape)}. Write predictions on the case's own grid (save_labels does).")
+        raise MrisegError(f"{path}: prediction has shape {tuple(arr.shape)} but {what} have {tuple(g.shape)}. Write "
+                          f"predictions on the case's own grid (save_labels does).")
     if not np.allclose(img.affine, g.affine, atol=1e-3):
-        raise MrisegError(f"{path}: prediction has a different affine from {what}. Write predictions in the case's own space (save_labels does).")
+        raise MrisegError(f"{path}: prediction has a different affine from {what}. Write predictions in the case's own "
+                          f"space (save_labels does).")
     return g.to_canonical(file_labels(arr, path, case.scheme, 'prediction'))
 
 # %% ../nbs/12_evaluate.ipynb #7c7625b3
@@ -55,7 +58,8 @@ def _pred_path(pred_dir, case_id):
 def _unscored(pred_dir, refs)->list:
     "The prediction files in `pred_dir` that match no case of `refs` (probability maps aside)."
     ids = {r.case_id for r in refs}
-    files = sorted(p for p in pred_dir.glob('*.nii*') if p.name.endswith(('.nii', '.nii.gz')) and not p.name.startswith('.'))
+    files = sorted(p for p in pred_dir.glob('*.nii*') if p.name.endswith(('.nii',
+                                                                          '.nii.gz')) and not p.name.startswith('.'))
     return [p for p in files if not re.sub(r'(_probs)?\.nii(\.gz)?$', '', p.name) in ids and '_probs.nii' not in p.name]
 
 def _model_id(path)->str:
@@ -63,15 +67,20 @@ def _model_id(path)->str:
     return str((mask_record(path) or {}).get('weights_sha256', ''))[:12] if path else ''
 
 def _check_inputs(pred_dir, refs, missing):
-    "Prediction path (or None) per case id; raise for unlabelled cases and, unless `missing='empty'`, missing predictions."
+    "Prediction path (or None) per case id; raise for an unlabelled case and, unless `missing='empty'`, a missing one."
     if missing not in ('error', 'empty'): raise MrisegError(f"missing={missing!r}: use 'error' or 'empty'.")
-    if not pred_dir.is_dir(): raise MrisegError(f"{pred_dir}: prediction folder does not exist. Give the folder that holds <case_id>.nii.gz files.")
+    if not pred_dir.is_dir():
+        raise MrisegError(f"{pred_dir}: prediction folder does not exist. Give the folder that holds <case_id>.nii.gz "
+                          f"files.")
     unlabelled = [r for r in refs if r.label is None]
-    if unlabelled: raise MrisegError(f"case {unlabelled[0].case_id} ({unlabelled[0].images[0][0]}): has no ground-truth mask ({len(unlabelled)} of {len(refs)} cases lack one). Evaluate against a labelled dataset.")
+    if unlabelled:
+        raise MrisegError(f"case {unlabelled[0].case_id} ({unlabelled[0].images[0][0]}): has no ground-truth mask "
+                          f"({len(unlabelled)} of {len(refs)} cases lack one). Evaluate against a labelled dataset.")
     paths = {r.case_id: _pred_path(pred_dir, r.case_id) for r in refs}
     lost = [c for c, p in paths.items() if p is None]
     if lost and missing == 'error':
-        raise MrisegError(f"{pred_dir/(lost[0] + '.nii.gz')}: no prediction for case {lost[0]} ({len(lost)} of {len(refs)} cases have none). "
+        raise MrisegError(f"{pred_dir/(lost[0] + '.nii.gz')}: no prediction for case {lost[0]} ({len(lost)} of "
+                          f"{len(refs)} cases have none). "
                           "Predict every case, or pass missing='empty' to score missing ones as empty predictions.")
     return paths
 
@@ -81,7 +90,8 @@ SUMMARY_COLUMNS = ['region', 'dice_mean', 'dice_std', 'dice_median', 'iou_mean',
 def summarise(per_case:pd.DataFrame) -> pd.DataFrame:
     "One row per region (in the order of `per_case`) with the columns `SUMMARY_COLUMNS`."
     g = per_case.groupby('region', sort=False)
-    s = pd.DataFrame(dict(dice_mean=g.dice.mean(), dice_std=g.dice.std(), dice_median=g.dice.median(), iou_mean=g.iou.mean(),
+    s = pd.DataFrame(dict(dice_mean=g.dice.mean(), dice_std=g.dice.std(), dice_median=g.dice.median(),
+                          iou_mean=g.iou.mean(),
                           hd95_mean=g.hd95.mean(), hd95_median=g.hd95.median(), n=g.case.nunique()))
     return s.reset_index()[SUMMARY_COLUMNS]
 
@@ -90,7 +100,8 @@ def format_summary(summary:pd.DataFrame) -> str:
     lines = [f"{'region':<8}{'Dice mean ± sd':>17}{'median':>9}{'IoU':>8}{'HD95 mm':>10}{'median':>9}{'n':>6}"]
     for r in summary.itertuples():
         sd = '  nan' if pd.isna(r.dice_std) else f'{r.dice_std:.3f}'
-        lines.append(f"{r.region:<8}{r.dice_mean:>9.3f} ± {sd:>5}{r.dice_median:>9.3f}{r.iou_mean:>8.3f}{r.hd95_mean:>10.2f}{r.hd95_median:>9.2f}{r.n:>6d}")
+        lines.append(f"{r.region:<8}{r.dice_mean:>9.3f} ± {sd:>5}{r.dice_median:>9.3f}{r.iou_mean:>8.3f}"
+                     f"{r.hd95_mean:>10.2f}{r.hd95_median:>9.2f}{r.n:>6d}")
     return '\n'.join(lines)
 
 def print_summary(summary:pd.DataFrame):
@@ -109,7 +120,8 @@ def boxplot_figure(per_case:pd.DataFrame) -> Figure:
         bp = ax.boxplot(data, widths=.55, patch_artist=True, showfliers=False, medianprops=dict(color='k'))
         for b, n in zip(bp['boxes'], names): b.set(facecolor=(*cols[n][:3], .45), edgecolor=(.2, .2, .2))
         for i, (d, n) in enumerate(zip(data, names), 1):
-            ax.scatter(i + rng.uniform(-.14, .14, len(d)), d, s=9, color=cols[n], edgecolor=(.1, .1, .1), linewidth=.4, zorder=3)
+            ax.scatter(i + rng.uniform(-.14, .14, len(d)), d, s=9, color=cols[n], edgecolor=(.1, .1, .1), linewidth=.4,
+                       zorder=3)
         ax.set_xticks(range(1, len(names) + 1), [f'{n}\nn={len(d)}' for n, d in zip(names, data)])
         ax.set_title(title, fontsize=10.5); ax.grid(axis='y', alpha=.3)
         if col == 'dice': ax.set_ylim(-.03, 1.03)
@@ -130,8 +142,11 @@ def worst_cases_figure(cases,      # (Case, predicted canonical labels, per-regi
         z = view.best_index('axial')
         for j, (a, c) in enumerate(zip(row, view.channels(list(modalities)))):
             draw_panel(a, view, c, 'axial', z, title=first)
-            if j == 0: a.set_ylabel(f"{case.case_id}  z={z}\n" + '  '.join(f'{k} {v:.2f}' for k, v in dices.items()), fontsize=8.5)
-    fig.legend(handles=legend_handles(cases[0][0].scheme.region_names, True), loc='outside lower center', ncol=3, frameon=False, fontsize=8)
+            if j == 0:
+                a.set_ylabel(f"{case.case_id}  z={z}\n" + '  '.join(f'{k} {v:.2f}' for k, v in dices.items()),
+                             fontsize=8.5)
+    fig.legend(handles=legend_handles(cases[0][0].scheme.region_names, True), loc='outside lower center', ncol=3,
+               frameon=False, fontsize=8)
     fig.suptitle('Lowest Dice', fontsize=10.5)
     return fig
 
@@ -162,7 +177,9 @@ def _say_unscored(extra, pred_dir):
 
 def _say_models(per_case):
     ids = sorted(set(per_case.model) - {''})
-    if len(ids) > 1: print(f"the predictions come from {len(ids)} different models: {', '.join(ids)} (the model column of per_case.csv)")
+    if len(ids) > 1:
+        print(f"the predictions come from {len(ids)} different models: {', '.join(ids)} (the model column of "
+              f"per_case.csv)")
 
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
@@ -175,7 +192,9 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
     "Score each prediction against its ground truth; return (per-case DataFrame, summary DataFrame)."
     pred_dir = Path(pred_dir)
     held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
-    if held and not overwrite: raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or choose another folder.")
+    if held and not overwrite:
+        raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or "
+                          f"choose another folder.")
     refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
     if out is not None: output_folder(out, refs)
     paths, rows = _check_inputs(pred_dir, refs, missing), []
@@ -192,5 +211,6 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
         out = Path(out)
         _save_csv(per_case, out/'per_case.csv'); _save_csv(summary, out/'summary.csv')
         _save_fig(boxplot_figure(per_case), out/'boxplot.png')
-        _save_fig(worst_cases_figure(_worst(per_case, {r.case_id: r for r in refs}, paths, n_worst)), out/'worst_cases.png')
+        _save_fig(worst_cases_figure(_worst(per_case, {r.case_id: r for r in refs}, paths, n_worst)),
+                  out/'worst_cases.png')
     return per_case, summary

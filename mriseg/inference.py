@@ -33,18 +33,22 @@ def model_settings(config:dict, # a model's config, as `load_model` returns it
         size = tuple(int(s) for s in (config.get('slice_size') or m.get('img_size') or ()))
         regions = list(config.get('regions') or m.get('regions') or ())
     except (TypeError, ValueError) as e:
-        raise MrisegError(f"{source}: cannot read the inference settings ({e}). Save models with save_model and the trainer's config.") from None
+        raise MrisegError(f"{source}: cannot read the inference settings ({e}). Save models with save_model and the "
+                          f"trainer's config.") from None
     if context < 1 or context % 2 == 0:
-        raise MrisegError(f"{source}: context={context}, expected an odd number of slices per modality (1 for 2D, 3, 5, ...)")
+        raise MrisegError(f"{source}: context={context}, expected an odd number of slices per modality (1 for 2D, 3, "
+                          f"5, ...)")
     if len(size) != 2 or min(size) < 1:
         raise MrisegError(f"{source}: slice_size={size}, expected (H, W); record the size the model was trained at")
     if not regions: raise MrisegError(f"{source}: no regions; record the names of the model's output channels")
     mods = config.get('modalities')
     if mods is not None and list(mods) != MODALITIES:
-        raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in that order")
+        raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in "
+                          f"that order")
     n_in = m.get('n_in')
     if n_in is not None and n_in != len(MODALITIES) * context:
-        raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context {context} make {len(MODALITIES) * context}")
+        raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
+                          f"{context} make {len(MODALITIES) * context}")
     return dict(prep=prep, context=context, slice_size=size, regions=regions)
 
 # %% ../nbs/11_inference.ipynb #b7654142
@@ -71,7 +75,8 @@ def _probs(model, x:torch.Tensor, tta:bool=False, bf16:bool=False)->torch.Tensor
 def _check_out(out:torch.Tensor, x:torch.Tensor, n_out:int):
     if out.ndim != 4 or out.shape[0] != x.shape[0] or out.shape[1] != n_out or out.shape[2:] != x.shape[2:]:
         raise MrisegError(f"the network returned {tuple(out.shape)} for input {tuple(x.shape)}; expected "
-                          f"{(x.shape[0], n_out, *x.shape[2:])}, one logit per region. Check that model and config belong together.")
+                          f"{(x.shape[0], n_out, *x.shape[2:])}, one logit per region. Check that model and config "
+                          f"belong together.")
 
 # %% ../nbs/11_inference.ipynb #e8569633
 def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H, W]
@@ -126,8 +131,11 @@ def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
 def _scheme(case:Case, regions:list):
     "The case's label scheme, checked against the model's regions."
     if case.scheme.region_names != list(regions):
-        raise MrisegError(f"case {case.case_id}: the model predicts regions {list(regions)}, but the case's label scheme "
-                          f"'{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this kind of data, or read the cases with the model's scheme (find_cases(..., scheme=MODEL/model.json); mriseg predict --scheme MODEL/model.json).")
+        raise MrisegError(f"case {case.case_id}: the model predicts regions {list(regions)}, but the case's label "
+                          f"scheme "
+                          f"'{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this kind of "
+                          "data, or read the cases with the model's scheme (find_cases(..., scheme=MODEL/model.json); "
+                          "mriseg predict --scheme MODEL/model.json).")
     return case.scheme
 
 # %% ../nbs/11_inference.ipynb #e2d23926
@@ -147,7 +155,8 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
     s = model_settings(config)
     scheme = _scheme(case, s['regions'])
     p = preprocess_case(dataclasses.replace(case, label=None), s['prep'])
-    probs = predict_volume(model, p.image, len(s['regions']), s['context'], s['slice_size'], bs, tta, device, cover, bf16)
+    probs = predict_volume(model, p.image, len(s['regions']), s['context'], s['slice_size'], bs, tta, device, cover,
+                           bf16)
     labels = postprocess(labels_from_regions(probs > 0.5, scheme), min_size, et_to_core)
     labels = uncrop(labels, p.crop, p.shape)
     return (labels, uncrop(probs.astype(np.float16), p.crop, p.shape)) if return_probs else labels
@@ -161,7 +170,8 @@ def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical 
     "Write region probabilities as a uint8 4D NIfTI [X,Y,Z,R] scaled by 1/255, in `like`'s original space."
     probs = np.asarray(probs)
     if probs.shape[1:] != like.image.shape[1:]:
-        raise MrisegError(f"{path}: probabilities have shape {probs.shape}, case {like.case_id} has {like.image.shape[1:]}. Predict on the loaded case's grid.")
+        raise MrisegError(f"{path}: probabilities have shape {probs.shape}, case {like.case_id} has "
+                          f"{like.image.shape[1:]}. Predict on the loaded case's grid.")
     q = np.rint(np.clip(probs.astype(np.float32), 0, 1) * 255).astype(np.uint8)
     g = like.geometry
     hdr = mask_header(g.header, [0, 1], made_by, what='probabilities')
@@ -173,14 +183,17 @@ def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical 
 def _model_config(model, device):
     "(model, config, where the config was read) from a model folder or a (model, config) pair."
     if isinstance(model, (str, Path)): return (*load_model(model, device=get_device(device)), Path(model)/'model.json')
-    if isinstance(model, (tuple, list)) and len(model) == 2 and isinstance(model[1], dict): return (*model, 'model config')
-    raise MrisegError(f"predict_cases: model must be a model folder or a (model, config) pair, got {type(model).__name__}")
+    if isinstance(model, (tuple, list)) and len(model) == 2 and isinstance(model[1], dict):
+        return (*model, 'model config')
+    raise MrisegError("predict_cases: model must be a model folder or a (model, config) pair, got "
+                      f"{type(model).__name__}")
 
 def _identity(model, config:dict)->str:
     "The model's `weights_sha256`: from its model.json, or of its state_dict where it was never saved."
     if config.get('weights_sha256'): return config['weights_sha256']
     h = hashlib.sha256()
-    for k, v in model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    for k, v in model.state_dict().items():
+        h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -190,9 +203,12 @@ def _why_not_ours(path:Path, made_by:dict)->str|None:
     rec = mask_record(path)
     if rec is None: return 'already exists, and mriseg did not write it (it holds no mriseg record)'
     if rec.get('weights_sha256') != made_by['weights_sha256']:
-        return f"was made by another model (weights {str(rec.get('weights_sha256'))[:12]}), not this one ({made_by['weights_sha256'][:12]})"
-    diff = {k: v for k, v in made_by['settings'].items() if (rec.get('settings') or {}).get(k) != v}
-    if diff: return f"was made with other settings (now {diff}, then { {k: (rec.get('settings') or {}).get(k) for k in diff} })"
+        then, now = str(rec.get('weights_sha256'))[:12], made_by['weights_sha256'][:12]
+        return f"was made by another model (weights {then}), not this one ({now})"
+    old = rec.get('settings') or {}
+    diff = {k: v for k, v in made_by['settings'].items() if old.get(k) != v}
+    if diff:
+        return f"was made with other settings (now {diff}, then { {k: old.get(k) for k in diff} })"
     return None
 
 def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->list:
@@ -225,19 +241,23 @@ def predict_cases(model, # a folder written by `save_model`, or a (model, config
                   progress:bool=True, # show a progress bar
                   **kwargs)->list: # the output paths, one per case, in the order of `refs`
     "Segment cases and write each one's labels in its own geometry and label values."
-    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1: raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+        raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
     refs = find_cases(refs) if isinstance(refs, (str, Path)) else list(refs)
     out_dir = output_folder(out_dir, refs)
     model, config, source = _model_config(model, device)
     model_settings(config, source)
     defaults = inspect.signature(predict_case).parameters
-    made_by = dict(weights_sha256=_identity(model, config), settings=dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST}))
+    made_by = dict(weights_sha256=_identity(model, config),
+                   settings=dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST}))
     todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
     for ref in (progress_bar(todo) if progress and todo else todo):
         case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
         res = predict_case(model, case, config, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
         if save_probs: write_probs(res[1], case, out_dir/f'{ref.case_id}_probs.nii.gz', made_by)
         save_labels(res[0] if save_probs else res, case, out_dir/f'{ref.case_id}.nii.gz', made_by)
-    if len(todo) < len(refs): print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these settings")
+    if len(todo) < len(refs):
+        print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these "
+              f"settings")
     return [out_dir/f'{r.case_id}.nii.gz' for r in refs]
 

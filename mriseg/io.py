@@ -71,13 +71,16 @@ def writable_dir(path, # a folder a command will write into; made if missing
                 )->Path:
     "`path`, proven a writable folder before any work, without the temporary files of killed runs."
     path = Path(path)
-    if path.exists() and not path.is_dir(): fail(path, 'is a file, not a folder', 'Give a folder for the outputs (it is made if missing).')
+    if path.exists() and not path.is_dir():
+        fail(path, 'is a file, not a folder', 'Give a folder for the outputs (it is made if missing).')
     made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-probe'
         probe.write_bytes(b''); probe.unlink()
-    except OSError as e: fail(path, f'cannot be written ({e.strerror or e})', 'Choose a folder you can write to, or fix its permissions.')
+    except OSError as e:
+        fail(path, f'cannot be written ({e.strerror or e})',
+             'Choose a folder you can write to, or fix its permissions.')
     finally:
         for p in made:  # a command that stops before writing leaves no empty folder; writing makes them again
             try: p.rmdir()
@@ -93,7 +96,8 @@ def save_nifti(arr, affine, path, header=None):
     if header is None: img = nib.Nifti1Image(arr, affine)
     else:
         if not np.allclose(header.get_best_affine(), affine, atol=1e-4):
-            raise MrisegError(f"{path}: the affine given differs from the header's; pass the header of the image it belongs to.")
+            raise MrisegError(f"{path}: the affine given differs from the header's; pass the header of the image it "
+                              f"belongs to.")
         img = (nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image)(arr, None, header=header)
         img.header.set_slope_inter(*header.get_slope_inter())  # the header's scaling: `arr` holds the stored values
     img.set_data_dtype(arr.dtype)
@@ -109,7 +113,8 @@ def _open_nifti(path:Path):
     raw = path.read_bytes()
     if raw[:2] != b'\x1f\x8b': return nib.load(str(path))
     try: data = gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as e: fail(path, f'is corrupt or truncated (gzip: {e})', 'Download or copy the file again.')
+    except (EOFError, OSError, zlib.error) as e:
+        fail(path, f'is corrupt or truncated (gzip: {e})', 'Download or copy the file again.')
     for klass in (nib.Nifti1Image, nib.Nifti2Image):
         try: return klass.from_bytes(data)
         except Exception: pass
@@ -121,7 +126,8 @@ def read_nifti(path, ndim=3):
     if not path.exists(): fail(path, 'file not found', 'Check the path and the file name.')
     try: img = _open_nifti(path)
     except MrisegError: raise
-    except Exception as e: fail(path, f'is not a readable NIfTI file ({type(e).__name__}: {e})', 'Give a .nii or .nii.gz file.')
+    except Exception as e:
+        fail(path, f'is not a readable NIfTI file ({type(e).__name__}: {e})', 'Give a .nii or .nii.gz file.')
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         fail(path, f'is a {type(img).__name__}, not NIfTI', 'Convert it to NIfTI (.nii.gz) first.')
     try: arr = np.asanyarray(img.dataobj)
@@ -132,7 +138,8 @@ def read_nifti(path, ndim=3):
         fail(path, f'has {arr.ndim} dimensions {arr.shape}, expected {ndim}',
               'Give one volume per file.' if ndim == 3 else 'Give a 4D file with one volume per modality.')
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        fail(path, f'has {int((~np.isfinite(arr)).sum())} NaN or Inf voxels', 'Fix the conversion that made it, or replace them with 0.')
+        fail(path, f'has {int((~np.isfinite(arr)).sum())} NaN or Inf voxels', 'Fix the conversion that made it, or '
+             'replace them with 0.')
     return arr, img
 
 
@@ -164,7 +171,8 @@ class Geometry:
     def to_canonical(self, arr):
         "Reorient the last three axes of `arr` from the original space to RAS."
         t = ornt_transform(self.ornt, axcodes2ornt('RAS'))
-        return np.ascontiguousarray(apply_orientation(arr, t) if arr.ndim == 3 else np.stack([apply_orientation(a, t) for a in arr]))
+        if arr.ndim == 3: return np.ascontiguousarray(apply_orientation(arr, t))
+        return np.ascontiguousarray(np.stack([apply_orientation(a, t) for a in arr]))
 
     def to_original(self, arr):
         "Reorient a canonical [X,Y,Z] array back to the files' orientation."
@@ -191,14 +199,18 @@ class Case:
     @property
     def layout(self): return self.ref.layout if self.ref else None
     def __repr__(self):
-        return f"Case({self.case_id!r}, image {tuple(self.image.shape)}, label {'none' if self.label is None else tuple(self.label.shape)}, spacing {tuple(round(s, 3) for s in self.spacing)})"
+        lab, sp = 'none' if self.label is None else tuple(self.label.shape), tuple(round(s, 3) for s in self.spacing)
+        return f"Case({self.case_id!r}, image {tuple(self.image.shape)}, label {lab}, spacing {sp})"
 
 # %% ../nbs/01_io.ipynb #0c06b139
 def _check_same_grid(path, shape, affine, ref_path, ref_shape, ref_affine, what):
     if tuple(shape) != tuple(ref_shape):
-        fail(path, f'{what} has shape {tuple(shape)} but {Path(ref_path).name} has {tuple(ref_shape)}', 'All files of a case must be on the same voxel grid: resample them to one grid.')
+        fail(path, f'{what} has shape {tuple(shape)} but {Path(ref_path).name} has {tuple(ref_shape)}',
+             'All files of a case must be '
+             'on the same voxel grid: resample them to one grid.')
     if not np.allclose(affine, ref_affine, atol=1e-3):
-        fail(path, f'{what} has a different affine from {Path(ref_path).name}', 'All files of a case must share one affine: resample or co-register them.')
+        fail(path, f'{what} has a different affine from {Path(ref_path).name}', 'All files of a case must share one '
+             'affine: resample or co-register them.')
 
 def _read_images(ref):
     "The modality arrays of `ref` as float32 [4,X,Y,Z] in the files' orientation, and the first image."
@@ -207,7 +219,10 @@ def _read_images(ref):
         if path not in cache: cache[path] = read_nifti(path, ndim=3 if idx is None else 4)
         arr, img = cache[path]
         if idx is not None:
-            if arr.shape[3] <= idx: fail(path, f'has {arr.shape[3]} volumes, expected at least {idx+1} (one per modality)', 'Give a 4D file with all four modalities.')
+            if arr.shape[3] <= idx:
+                fail(path, f'has {arr.shape[3]} volumes, expected at least {idx+1} (one per modality)',
+                     'Give a 4D file with all '
+                     'four modalities.')
             arr = arr[..., idx]
         if first is None: first = (path, arr.shape, img.affine, img)
         else: _check_same_grid(path, arr.shape, img.affine, first[0], first[1], first[2], f'modality {mod}')
@@ -221,9 +236,10 @@ def _read_label(ref, first):
 
 # %% ../nbs/01_io.ipynb #90309024
 def load_case(ref) -> Case:
-    "Load a `CaseRef` as a `Case` in canonical RAS, checking every file (`mriseg.datasets.load_case` takes a case folder too)."
+    "Load a `CaseRef` as a `Case` in canonical RAS, checking every file (`datasets.load_case` reads folders too)."
     if not isinstance(ref, CaseRef):
-        raise MrisegError(f"{ref}: mriseg.io.load_case takes a CaseRef; to read a case folder, use mriseg.datasets.load_case.")
+        raise MrisegError(f"{ref}: mriseg.io.load_case takes a CaseRef; to read a case folder, use "
+                          f"mriseg.datasets.load_case.")
     image, (path, shape, affine, img) = _read_images(ref)
     label = _read_label(ref, (path, shape, affine)) if ref.label else None
     geom = Geometry(tuple(shape), affine, img.header.copy(), io_orientation(affine))
@@ -271,7 +287,8 @@ def save_labels(labels, # canonical labels [X,Y,Z]
     "Write canonical `labels` [X,Y,Z] as NIfTI in `like`'s original space and label convention."
     labels = np.asarray(labels)
     if labels.shape != like.image.shape[1:]:
-        raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has {like.image.shape[1:]}. Predict on the loaded case's grid.")
+        raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has {like.image.shape[1:]}. "
+                          f"Predict on the loaded case's grid.")
     inv = like.scheme.file_values
     out = label_lut(inv)[like.geometry.to_original(labels).astype(np.int64)]
     hdr = mask_header(like.geometry.header, list(inv.values()), made_by)

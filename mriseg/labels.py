@@ -48,12 +48,18 @@ class LabelScheme:
         for i, n in enumerate(names):
             inner = {l for m in names[i+1:] for l in self.regions[m]}
             own = set(self.regions[n]) - inner
-            if len(own) != 1: raise MrisegError(f"label scheme '{self.name}': region {n} must hold exactly one label that inner regions lack, has {sorted(own)}. List regions outermost first.")
+            if len(own) != 1:
+                raise MrisegError(f"label scheme '{self.name}': region {n} must hold exactly one label that inner "
+                                  f"regions lack, has {sorted(own)}. List regions outermost first.")
             out[n] = own.pop()
         return out
-    def to_dict(self): return dict(name=self.name, regions={k: list(v) for k, v in self.regions.items()}, raw=None if self.raw is None else {str(k): v for k, v in self.raw.items()})
+    def to_dict(self):
+        return dict(name=self.name, regions={k: list(v) for k, v in self.regions.items()},
+                    raw=None if self.raw is None else {str(k): v for k, v in self.raw.items()})
     @classmethod
-    def from_dict(cls, d): return cls(d['name'], {k: tuple(v) for k, v in d['regions'].items()}, None if d.get('raw') is None else {int(k): v for k, v in d['raw'].items()})
+    def from_dict(cls, d):
+        return cls(d['name'], {k: tuple(v) for k, v in d['regions'].items()},
+                   None if d.get('raw') is None else {int(k): v for k, v in d['raw'].items()})
 
 _brats_regions = {'WT': (1, 2, 4), 'TC': (1, 4), 'ET': (4,)}
 BRATS = LabelScheme('brats', _brats_regions)
@@ -66,6 +72,12 @@ def label_lut(mapping:dict)->np.ndarray:
     lut = np.zeros(max(mapping) + 1, np.uint8)
     lut[list(mapping)] = list(mapping.values())
     return lut
+
+def _label_values(x):
+    "Distinct values of an integer array (bincount when it can)."
+    if x.dtype.kind in 'ub' or (x.dtype.kind == 'i' and x.size and x.min() >= 0 and x.max() < 65536):
+        return np.flatnonzero(np.bincount(x.ravel().astype(np.intp, copy=False))).tolist()
+    return np.unique(x).tolist()
 
 def _other_fits(values, scheme):
     "A hint naming the built-in schemes, other than `scheme`, whose file values hold `values`."
@@ -80,23 +92,19 @@ def file_labels(arr, # integer array as read from a label file
     "Canonical labels of a label file's array, checked to hold integers of `scheme`'s file values."
     arr = np.asarray(arr)
     if arr.dtype.kind == 'f' and not np.all(arr == np.round(arr)):
-        fail(path, f'{what + " " if what else ""}holds non-integer values', 'A mask holds integer labels: give the segmentation, not a probability map.')
+        fail(path, f'{what + " " if what else ""}holds non-integer values', 'A mask holds integer labels: give the '
+             'segmentation, not a probability map.')
     if arr.dtype.kind not in 'ui' or arr.min(initial=0) < 0: arr = arr.astype(np.int64)
     raw = scheme.raw_map
-    vals = np.flatnonzero(np.bincount(arr.ravel().astype(np.intp, copy=False))).tolist() if arr.min(initial=0) >= 0 else np.unique(arr).tolist()
+    vals = _label_values(arr)
     bad = sorted(set(vals) - set(raw))
     if bad: fail(path, f"holds label values {bad} outside the '{scheme.name}' convention {sorted(raw)}",
-                  f"{_other_fits(vals, scheme)}Check the dataset layout, or pass scheme=FILE.json that declares these labels (see load_scheme).")
+                  f"{_other_fits(vals, scheme)}Check the dataset layout, or pass scheme=FILE.json that declares these "
+                  f"labels (see load_scheme).")
     return label_lut(raw)[arr]
 
 
 # %% ../nbs/00_labels.ipynb #1dcbf0a9
-def _label_values(x):
-    "Distinct values of an integer array (bincount when it can)."
-    if x.dtype.kind in 'ub' or (x.dtype.kind == 'i' and x.size and x.min() >= 0 and x.max() < 65536):
-        return np.flatnonzero(np.bincount(x.ravel().astype(np.intp, copy=False))).tolist()
-    return np.unique(x).tolist()
-
 def check_labels(x,       # canonical label array [X,Y,Z]
                  scheme=BRATS,
                  what='labels'):  # names the array in errors
@@ -104,12 +112,15 @@ def check_labels(x,       # canonical label array [X,Y,Z]
     x = np.asarray(x)
     if x.ndim != 3: raise MrisegError(f"{what} has shape {x.shape}: give one label volume [X,Y,Z].")
     if x.dtype.kind == 'f':
-        if not np.all(x == np.round(x)): raise MrisegError(f"{what} holds non-integer values: give labels, not probabilities.")
+        if not np.all(x == np.round(x)):
+            raise MrisegError(f"{what} holds non-integer values: give labels, not probabilities.")
         x = x.astype(np.int64)
     if x.dtype.kind not in 'uib': raise MrisegError(f"{what} has dtype {x.dtype}: give integer labels.")
     bad = sorted(set(_label_values(x)) - set(scheme.labels))
-    if bad: raise MrisegError(f"{what} holds label values {bad} outside the canonical labels {scheme.labels} of scheme '{scheme.name}'. "
-                              "Map a file's own values to canonical labels first (load_prediction does), or give the right scheme.")
+    if bad: raise MrisegError(f"{what} holds label values {bad} outside the canonical labels {scheme.labels} of scheme "
+                              f"'{scheme.name}'. "
+                              "Map a file's own values to canonical labels first (load_prediction does), or give the "
+                              "right scheme.")
     return x
 
 # %% ../nbs/00_labels.ipynb #13d43a57
@@ -139,13 +150,15 @@ def scheme_from_labels(labels:dict, path='dataset.json'):
     "A `LabelScheme` from a dataset.json `labels` entry (v1 `{value: name}` or v2 `{name: value}`)."
     pairs = [(int(k), v) if str(k).isdigit() else (v, k) for k, v in labels.items()]
     if any(not isinstance(v, int) for v, _ in pairs):
-        raise MrisegError(f"{path}: region-based labels {labels} are not supported. Give the labels as one value each, or pass scheme=FILE.json that declares them (see load_scheme).")
+        raise MrisegError(f"{path}: region-based labels {labels} are not supported. Give the labels as one value each, "
+                          f"or pass scheme=FILE.json that declares them (see load_scheme).")
     canon = {v: _tumour_label(n) for v, n in pairs}
     if all(c is not None for c in canon.values()) and len(set(canon.values())) == len(canon) > 2:
         return LabelScheme(Path(path).parent.name or 'dataset', {'WT': (1, 2, 4), 'TC': (1, 4), 'ET': (4,)}, canon)
     fg = [v for v, n in pairs if v != 0]
     if len(fg) == 1: return LabelScheme('lesion', {'lesion': (1,)}, {0: 0, fg[0]: 1})
-    raise MrisegError(f"{path}: cannot tell tumour regions from labels {labels}. Pass scheme=FILE.json that declares them (see load_scheme), or a LabelScheme(name, regions, raw) to find_cases.")
+    raise MrisegError(f"{path}: cannot tell tumour regions from labels {labels}. Pass scheme=FILE.json that declares "
+                      f"them (see load_scheme), or a LabelScheme(name, regions, raw) to find_cases.")
 
 # %% ../nbs/00_labels.ipynb #0c1cace7
 SCHEMES = {'brats': BRATS, 'brats2023': BRATS2023, 'msd': MSD_BRAIN}
@@ -153,7 +166,8 @@ _SCHEME_EXAMPLE = '{"name": "lesion", "regions": {"lesion": [1]}, "raw": {"0": 0
 
 def _int(v, p, what):
     if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isdigit() or int(v) > 255:
-        fail(p, f'{what} {v!r} is not a label value (an integer 0-255)', f'Write labels as integers, as in {_SCHEME_EXAMPLE}.')
+        fail(p, f'{what} {v!r} is not a label value (an integer 0-255)', 'Write labels as integers, as in '
+             f'{_SCHEME_EXAMPLE}.')
     return int(v)
 
 def load_scheme(spec) -> LabelScheme:
@@ -161,23 +175,31 @@ def load_scheme(spec) -> LabelScheme:
     if isinstance(spec, LabelScheme): return spec
     if str(spec).lower() in SCHEMES: return SCHEMES[str(spec).lower()]
     p = Path(spec)
-    if not p.is_file(): fail(p, 'is neither a label scheme name nor a file', f"Give one of {', '.join(SCHEMES)}, or a JSON file such as {_SCHEME_EXAMPLE}.")
+    if not p.is_file():
+        fail(p, 'is neither a label scheme name nor a file', f"Give one of {', '.join(SCHEMES)}, or a JSON file such "
+             f"as {_SCHEME_EXAMPLE}.")
     try: d = json.loads(p.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: fail(p, f'is not a JSON file ({e})', f'Write the scheme as JSON, such as {_SCHEME_EXAMPLE}.')
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(p, f'is not a JSON file ({e})', f'Write the scheme as JSON, such as {_SCHEME_EXAMPLE}.')
     if isinstance(d, dict) and isinstance(d.get('scheme'), dict): d = d['scheme']  # a model.json
     if not isinstance(d, dict) or not isinstance(d.get('regions'), dict) or not d['regions']:
-        fail(p, 'holds no "regions" mapping', f'Give each region its labels, outermost first, such as {_SCHEME_EXAMPLE}.')
+        fail(p, 'holds no "regions" mapping', 'Give each region its labels, outermost first, such as '
+             f'{_SCHEME_EXAMPLE}.')
     regs = {}
     for name, ls in d['regions'].items():
-        if not isinstance(ls, list) or not ls: fail(p, f'region {name!r} lists no labels', f'Give it a list of labels, such as {_SCHEME_EXAMPLE}.')
+        if not isinstance(ls, list) or not ls:
+            fail(p, f'region {name!r} lists no labels', f'Give it a list of labels, such as {_SCHEME_EXAMPLE}.')
         regs[str(name)] = tuple(_int(l, p, f'region {name!r}: label') for l in ls)
     raw = d.get('raw')
     if raw is not None:
-        if not isinstance(raw, dict): fail(p, '"raw" is not a mapping', f'Map file values to labels, such as {_SCHEME_EXAMPLE}.')
+        if not isinstance(raw, dict):
+            fail(p, '"raw" is not a mapping', f'Map file values to labels, such as {_SCHEME_EXAMPLE}.')
         raw = {_int(k, p, '"raw": file value'): _int(v, p, '"raw": label') for k, v in raw.items()}
     scheme = LabelScheme(str(d.get('name') or p.stem), regs, raw)
     try: scheme.paint
     except MrisegError as e: fail(p, str(e).rstrip('.'), 'Fix the regions in the file.')
     unknown = sorted(set(scheme.raw_map.values()) - set(scheme.labels))
-    if unknown: fail(p, f'"raw" maps to labels {unknown} that no region holds', 'Map every file value to 0 or a label of a region.')
+    if unknown:
+        fail(p, f'"raw" maps to labels {unknown} that no region holds', 'Map every file value to 0 or a label of a '
+             'region.')
     return scheme

@@ -23,7 +23,8 @@ def _as_mask(x, what):
     if x.dtype == bool: return x
     if not ((x == 0) | (x == 1)).all():
         raise MrisegError(f"{what}: a mask must hold only 0 and 1 (or True/False), got values such as "
-                          f"{x[(x != 0) & (x != 1)].flat[0]!r}; threshold probabilities or split labels into regions first")
+                          f"{x[(x != 0) & (x != 1)].flat[0]!r}; threshold probabilities or split labels into regions "
+                          f"first")
     return x != 0
 
 def _masks(pred, targ):

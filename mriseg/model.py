@@ -83,13 +83,19 @@ def get_device(device=None)->torch.device:
     "`device` as a torch device that exists here; None: the GPU where there is one, else the CPU."
     if device is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise MrisegError(f"device={str(device)!r}: not a device. Use 'cpu', 'cuda', 'cuda:1', ...") from None
+    except (RuntimeError, TypeError):
+        raise MrisegError(f"device={str(device)!r}: not a device. Use 'cpu', 'cuda', 'cuda:1', ...") from None
     if d.type == 'cuda':
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0: raise MrisegError(f"device={str(device)!r}: no CUDA GPU is visible here. Use device='cpu', or run where a GPU is.")
-        if d.index is not None and d.index >= n: raise MrisegError(f"device={str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}.")
-    elif d.type == 'mps' and not torch.backends.mps.is_available(): raise MrisegError(f"device={str(device)!r}: no Apple GPU here. Use device='cpu'.")
-    elif d.type not in ('cpu', 'cuda', 'mps'): raise MrisegError(f"device={str(device)!r}: mriseg runs on 'cpu', 'cuda' or 'mps'.")
+        if n == 0:
+            raise MrisegError(f"device={str(device)!r}: no CUDA GPU is visible here. Use device='cpu', or run where a "
+                              f"GPU is.")
+        if d.index is not None and d.index >= n:
+            raise MrisegError(f"device={str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}.")
+    elif d.type == 'mps' and not torch.backends.mps.is_available():
+        raise MrisegError(f"device={str(device)!r}: no Apple GPU here. Use device='cpu'.")
+    elif d.type not in ('cpu', 'cuda', 'mps'):
+        raise MrisegError(f"device={str(device)!r}: mriseg runs on 'cpu', 'cuda' or 'mps'.")
     return d
 
 
@@ -111,7 +117,8 @@ def _model_json(model:nn.Module, config:dict)->dict:
     if spec is None and given is None:
         raise MrisegError("save_model: this model was not built by create_model, so model.json can't say how "
                           "to rebuild it; build it with create_model, or pass config['model'] with its arguments")
-    same = lambda a,b: json.dumps(a, default=_to_json, sort_keys=True) == json.dumps(b, default=_to_json, sort_keys=True)
+    same = lambda a,b: json.dumps(a, default=_to_json, sort_keys=True) == json.dumps(b, default=_to_json,
+                                                                                     sort_keys=True)
     if spec is not None and given is not None and not same(given, spec):
         raise MrisegError(f"save_model: config['model']={given} disagrees with the model's own create_args={spec}")
     meta = dict(format='mriseg-model', format_version=1, mriseg_version=mriseg.__version__,
@@ -160,7 +167,8 @@ def _read_config(path:Path)->dict:
                           "save models with save_model")
     v = cfg.get('format_version', 1)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise MrisegError(f"{path}: format_version is {v!r}, not a whole number; restore model.json from the saved model folder")
+        raise MrisegError(f"{path}: format_version is {v!r}, not a whole number; restore model.json from the saved "
+                          f"model folder")
     if v > 1:
         raise MrisegError(f"{path}: written by a newer mriseg ({cfg.get('mriseg_version')}); upgrade mriseg")
     return cfg
@@ -186,13 +194,16 @@ def _read_weights(path:Path, sha:str|None)->dict:
         raise MrisegError(f"{path}: checksum differs from the one in model.json, so the two files come "
                           "from different saves; copy both files of one save_model together")
     if (head := _kind(path)) is not None:
-        raise MrisegError(f"{path}: not a PyTorch weights file (it starts with {head}); give the model.pth that save_model wrote")
+        raise MrisegError(f"{path}: not a PyTorch weights file (it starts with {head}); give the model.pth that "
+                          f"save_model wrote")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        raise MrisegError(f"{path}: refused: it holds {_refusal(e)}, not only tensors, and unpickling it could run code. "
+        raise MrisegError(f"{path}: refused: it holds {_refusal(e)}, not only tensors, and unpickling it could run "
+                          f"code. "
                           "mriseg will not load it. Use weights written by mriseg's save_model") from None
     except Exception as e:
-        raise MrisegError(f"{path}: not a readable PyTorch file, truncated or corrupt? ({type(e).__name__}: {e})") from None
+        raise MrisegError(f"{path}: not a readable PyTorch file, truncated or corrupt? "
+                          f"({type(e).__name__}: {e})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise MrisegError(f"{path}: not a state_dict (a mapping of names to tensors); save models with save_model")
     return sd
@@ -201,7 +212,8 @@ def _fit_state(model:nn.Module, sd:dict, path:Path, spec:dict):
     "Load `sd` into `model`, or say how it doesn't fit"
     own = model.state_dict()
     diffs = ([f"missing {k}" for k in own if k not in sd] + [f"unexpected {k}" for k in sd if k not in own] +
-             [f"{k} is {tuple(sd[k].shape)}, not {tuple(v.shape)}" for k,v in own.items() if k in sd and sd[k].shape != v.shape])
+             [f"{k} is {tuple(sd[k].shape)}, not {tuple(v.shape)}" for k,
+              v in own.items() if k in sd and sd[k].shape != v.shape])
     if diffs:
         raise MrisegError(f"{path}: weights don't fit the network model.json describes ({spec}): "
                           f"{'; '.join(diffs[:3])}{f' (and {len(diffs)-3} more)' if len(diffs) > 3 else ''}. "
@@ -218,6 +230,7 @@ def load_model(folder, # a folder written by `save_model`
     sd = _read_weights(folder/'model.pth', cfg.get('weights_sha256'))
     try: model = create_model(**cfg['model'])
     except (TypeError, ValueError) as e:
-        raise MrisegError(f"{folder/'model.json'}: can't rebuild the network from 'model' {cfg['model']}: {e}") from None
+        raise MrisegError(f"{folder/'model.json'}: can't rebuild the network from 'model' "
+                          f"{cfg['model']}: {e}") from None
     _fit_state(model, sd, folder/'model.pth', cfg['model'])
     return model.to(device).eval(), cfg

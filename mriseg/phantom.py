@@ -55,7 +55,7 @@ def _lerp_index(p, n):
     return i0, np.clip(p - i0, 0, 1).astype(np.float32)
 
 def _interp(field, pos, at=None):
-    "Linearly interpolate `field` [...,A,B,C] at fractional indices `pos` (one 1D array per axis); at the voxels `at` (a `np.nonzero`) only if given."
+    "`field` [...,A,B,C] interpolated linearly at fractional indices `pos` (an array per axis), at voxels `at`."
     for ax, p in enumerate(pos[:2] if at is not None else pos):
         axis = field.ndim - 3 + ax
         i0, t = _lerp_index(p, field.shape[axis])
@@ -154,7 +154,8 @@ def _tumour(rng, p, centre, aff, box, pid, gm, wm):
     tb = []
     for a in range(3):
         c = (centre[a] - aff[a, 3])/sp[a] - box[a].start
-        tb.append(slice(max(int(np.floor(c - h/sp[a])), 0), min(int(np.ceil(c + h/sp[a])) + 1, box[a].stop - box[a].start)))
+        tb.append(slice(max(int(np.floor(c - h/sp[a])), 0), min(int(np.ceil(c + h/sp[a])) + 1,
+                                                                box[a].stop - box[a].start)))
     tb = tuple(tb)
     xs = [aff[a, 3] + (box[a].start + np.arange(tb[a].start, tb[a].stop))*sp[a] - centre[a] for a in range(3)]
     d = np.sqrt(sum((x**2).reshape([-1 if b == a else 1 for b in range(3)]) for a, x in enumerate(xs)))
@@ -199,7 +200,8 @@ def _paint(p, rng, aff, box, at, pid, gm, wm, lab, tb, tex):
 def _check_shape(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
-        raise MrisegError(f"phantom shape {shape}: give three sizes of at least 16 voxels, e.g. (240, 240, 155) for BraTS's 1 mm grid or (96, 96, 64).")
+        raise MrisegError(f"phantom shape {shape}: give three sizes of at least 16 voxels, e.g. (240, 240, 155) for "
+                          f"BraTS's 1 mm grid or (96, 96, 64).")
     return shape
 
 def _make_case(seed, shape):
@@ -232,17 +234,22 @@ def _write_phantom(path, i, seed, shape, overwrite):
 def make_phantom_cohort(path,  # folder to write the cases into (created if missing)
                         n:int=40,  # number of cases
                         seed:int=0,  # cohort seed: case i is `make_phantom_case((seed, i), shape)`
-                        shape=(240, 240, 155),  # voxels over the 240 x 240 x 155 mm field of view; (96, 96, 64) is 2.5 mm
+                        shape=(240, 240,
+                               155),  # voxels over the 240 x 240 x 155 mm field of view; (96, 96, 64) is 2.5 mm
                         n_workers:int=None,  # processes; None: all cores; 0: in this process
                         overwrite:bool=False  # replace the files of case folders that exist
                        ) -> list:
     "Write `n` phantom cases in BraTS 2021 layout under `path` and return their `CaseRef`s in case order."
     path, shape = Path(path), _check_shape(shape)
-    if int(n) < 1 or int(seed) < 0: raise MrisegError(f"{path}: phantom cohort needs n >= 1 and seed >= 0, got n={n}, seed={seed}.")
-    if path.exists() and not path.is_dir(): raise MrisegError(f"{path}: is a file. Give a folder for the phantom cohort.")
-    taken = [path/f'BraTS2021_{i:05d}' for i in range(n) if (path/f'BraTS2021_{i:05d}').is_dir() and any((path/f'BraTS2021_{i:05d}').iterdir())]
+    if int(n) < 1 or int(seed) < 0:
+        raise MrisegError(f"{path}: phantom cohort needs n >= 1 and seed >= 0, got n={n}, seed={seed}.")
+    if path.exists() and not path.is_dir():
+        raise MrisegError(f"{path}: is a file. Give a folder for the phantom cohort.")
+    folders = [path/f'BraTS2021_{i:05d}' for i in range(n)]
+    taken = [d for d in folders if d.is_dir() and any(d.iterdir())]
     if taken and not overwrite:
-        raise MrisegError(f"{taken[0]}: already exists ({len(taken)} of the {n} case folders hold files). Choose an empty folder, or pass overwrite=True to replace them.")
+        raise MrisegError(f"{taken[0]}: already exists ({len(taken)} of the {n} case folders hold files). Choose an "
+                          f"empty folder, or pass overwrite=True to replace them.")
     n_workers = min(_cores(), n) if n_workers is None else min(n_workers, n)
     if n_workers <= 1: return [_write_phantom(path, i, seed, shape, overwrite) for i in progress_bar(range(n))]
     mni_anatomy()  # loaded once here; forked workers inherit it

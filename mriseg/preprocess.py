@@ -98,9 +98,12 @@ def check_background(image:np.ndarray,  # [C,X,Y,Z] raw intensities
         vals, counts = np.unique(b, return_counts=True)
         mode, share = vals[counts.argmax()], counts.max() / b.size
         src = sources[c] if sources is not None else f'channel {c}'
-        raise MrisegError(f"{src}: the background is not 0: {(b == 0).mean():.0%} of the voxels on the volume's border are 0, "
-                          f"the most common value there is {mode:g} ({share:.0%}). mriseg takes the non-zero voxels as the brain. "
-                          "Give skull-stripped images with background 0, as BraTS delivers them (skull-strip them, e.g. with HD-BET or "
+        raise MrisegError(f"{src}: the background is not 0: {(b == 0).mean():.0%} of the voxels on the volume's border "
+                          f"are 0, "
+                          f"the most common value there is {mode:g} ({share:.0%}). mriseg takes the non-zero voxels as "
+                          f"the brain. "
+                          "Give skull-stripped images with background 0, as BraTS delivers them (skull-strip them, "
+                          "e.g. with HD-BET or "
                           "SynthStrip, or set the background to 0).")
 
 

@@ -47,7 +47,8 @@ def _check_settings(s:dict):
         if v is None and k == 'valid_n': continue
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise MrisegError(f"{k}={v!r}: {what} must be a whole number of at least 1.")
-    if s['context'] % 2 == 0: raise MrisegError(f"context={s['context']}: slices per modality must be odd (1 for 2D, 3, 5, ...).")
+    if s['context'] % 2 == 0:
+        raise MrisegError(f"context={s['context']}: slices per modality must be odd (1 for 2D, 3, 5, ...).")
     if isinstance(s['lr'], bool) or not isinstance(s['lr'], (int, float)) or not s['lr'] > 0:
         raise MrisegError(f"lr={s['lr']!r}: the learning rate must be a number above 0.")
     if len(tuple(s['size'])) != 2: raise MrisegError(f"size={s['size']!r}: give a slice size (H, W).")
@@ -61,7 +62,9 @@ def train_settings(preset='cpu', **overrides) -> dict:
     s.update({k: v for k, v in overrides.items() if v is not None})
     _check_settings(s)
     s['size'] = tuple(int(v) for v in s['size'])
-    if any(v % 32 for v in s['size']): raise MrisegError(f"slice size {s['size']}: each side must be a multiple of 32 (the U-Net halves it five times).")
+    if any(v % 32 for v in s['size']):
+        raise MrisegError(f"slice size {s['size']}: each side must be a multiple of 32 (the U-Net halves it five "
+                          f"times).")
     return s
 
 # %% ../nbs/10_train.ipynb #3abe1d87
@@ -107,7 +110,8 @@ class RunKeeper(Callback):
         if row[self.monitor] > self.best:
             self.best = row[self.monitor]
             save_model(self.model, self.out/'model', dict(self.config, epoch=self.epoch, valid=dict(row)))
-        ckpt = dict(model=self.model.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch, best=float(self.best))
+        ckpt = dict(model=self.model.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch,
+                    best=float(self.best))
         with atomic_path(self.out/'checkpoint.pth') as tmp: torch.save(ckpt, tmp)
 
 # %% ../nbs/10_train.ipynb #93f18094
@@ -126,21 +130,30 @@ class CPUAutocast(Callback):
 # %% ../nbs/10_train.ipynb #7b183fd0
 def _labelled_refs(data, scheme=None):
     refs = [r for r in find_cases(data, scheme) if r.label is not None]
-    if len(refs) < 3: raise MrisegError(f"{data}: {len(refs)} cases with masks; training needs at least 3 (train, valid, test). Point it at a labelled dataset.")
+    if len(refs) < 3:
+        raise MrisegError(f"{data}: {len(refs)} cases with masks; training needs at least 3 (train, valid, test). "
+                          f"Point it at a labelled dataset.")
     schemes = {r.scheme.name for r in refs}
-    if len(schemes) > 1: raise MrisegError(f"{data}: cases use different label schemes {sorted(schemes)}. Train on one dataset at a time.")
+    if len(schemes) > 1:
+        raise MrisegError(f"{data}: cases use different label schemes {sorted(schemes)}. Train on one dataset at a "
+                          f"time.")
     return refs
 
 def _check_out(out:Path, resume:bool):
     done = [p.name for p in (out/'history.csv', out/'model', out/'checkpoint.pth') if p.exists()]
-    if resume and not (out/'checkpoint.pth').exists(): raise MrisegError(f"{out}: no checkpoint.pth to resume from. Start a new run without --resume.")
-    if done and not resume: raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or choose another folder.")
+    if resume and not (out/'checkpoint.pth').exists():
+        raise MrisegError(f"{out}: no checkpoint.pth to resume from. Start a new run without --resume.")
+    if done and not resume:
+        raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or choose "
+                          f"another folder.")
 
 def _split(ids, out, s, resume):
     path = out/'split.csv'
     if resume and path.exists():
         split = load_split(path)
-        if set(split.case_id) != set(ids): raise MrisegError(f"{path}: its cases differ from the dataset's. Resume with the same data, or start a new run.")
+        if set(split.case_id) != set(ids):
+            raise MrisegError(f"{path}: its cases differ from the dataset's. Resume with the same data, or start a new "
+                              f"run.")
         return split
     split = split_cases(ids, s['valid_pct'], s['test_pct'], s['seed'])
     save_split(split, path)
@@ -158,7 +171,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
           bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
           **settings,  # override the preset: epochs, arch, size, bs, lr, context, n_per_epoch, ...
          ) -> Learner:
-    "Train a U-Net on the labelled cases of `data`, keeping the best model in `out`/model; the `Learner` returned holds it."
+    "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     out = Path(out)
     s, device = train_settings(preset, **settings), get_device(device)
     _check_out(out, resume)
@@ -180,7 +193,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     spacing = np.median([cache.get(r).spacing for r in refs], 0).round(4).tolist()
     bf16 = bf16_pays(device) if bf16 is None else bool(bf16)
     config = dict(modalities=list(MODALITIES), regions=regions, scheme=scheme.to_dict(), preprocessing=prep.to_dict(),
-                  slice_size=list(s['size']), context=s['context'], spacing=spacing, train=dict(s, size=list(s['size']), bf16=bf16))
+                  slice_size=list(s['size']), context=s['context'], spacing=spacing,
+                  train=dict(s, size=list(s['size']), bf16=bf16))
     learn = Learner(dls, model, loss_func=DiceBCELoss(s['dice_weight'], s['bce_weight']),
                     metrics=region_dice_metrics(regions), path=out)
     if bf16: learn.to_bf16() if device.type == 'cuda' else learn.add_cb(CPUAutocast())
@@ -193,8 +207,10 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
     best = out/'model'/'model.pth'
     if not best.exists():
-        raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was never a number, "
-                          f"or the model folder was removed). See {out/'history.csv'}; a lower lr, or checking the masks, may help.")
+        raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was "
+                          f"never a number, "
+                          f"or the model folder was removed). See {out/'history.csv'}; a lower lr, or checking the "
+                          f"masks, may help.")
     learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
@@ -203,7 +219,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
 def _restore(learn, out, config):
     "Load `out`/checkpoint.pth into `learn`; the epoch to start from and a `RunKeeper` that continues the history."
     try: ckpt = torch.load(out/'checkpoint.pth', map_location='cpu', weights_only=True)
-    except Exception as e: raise MrisegError(f"{out/'checkpoint.pth'}: cannot be read ({type(e).__name__}). Start a new run.") from None
+    except Exception as e:
+        raise MrisegError(f"{out/'checkpoint.pth'}: cannot be read ({type(e).__name__}). Start a new run.") from None
     learn.model.load_state_dict(ckpt['model'])
     learn.create_opt(); learn.opt.load_state_dict(dict(state=ckpt['opt']['state'], hypers=L(ckpt['opt']['hypers'])))
     start = ckpt['epoch'] + 1
@@ -214,11 +231,13 @@ def _restore(learn, out, config):
 
 # %% ../nbs/10_train.ipynb #b081828b
 def run_cases(run, data, which='test', scheme=None) -> list:
-    "The `CaseRef`s of `data` in set `which` ('train', 'valid' or 'test') of `run`/split.csv (or of the split file `run`)."
+    "The `CaseRef`s of `data` in set `which` ('train', 'valid', 'test') of `run`/split.csv or of the split file `run`."
     if which not in ('train', 'valid', 'test'): raise MrisegError(f"which='{which}': use 'train', 'valid' or 'test'.")
     path = Path(run) if Path(run).suffix == '.csv' else Path(run)/'split.csv'
     split = load_split(path)
     ids = set(split.case_id[split['set'] == which])
     refs = [r for r in find_cases(data, scheme) if r.case_id in ids]
-    if len(refs) != len(ids): raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset the run was trained on.")
+    if len(refs) != len(ids):
+        raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset the "
+                          f"run was trained on.")
     return refs

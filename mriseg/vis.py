@@ -56,7 +56,8 @@ def take_slice(vol,    # array [..., X, Y, Z]
     a = axis_number(axis)
     n = vol.shape[vol.ndim - 3 + a]
     if not 0 <= index < n:
-        raise MrisegError(f"slice {index} is outside the volume: it has {n} slices along axis {axis!r}, give 0 to {n - 1}.")
+        raise MrisegError(f"slice {index} is outside the volume: it has {n} slices along axis {axis!r}, give 0 to "
+                          f"{n - 1}.")
     at = [slice(None)] * vol.ndim
     at[vol.ndim - 3 + a] = index
     return np.swapaxes(vol[tuple(at)], -1, -2)
@@ -90,9 +91,12 @@ def _as_regions(x, scheme, shape, what):
     if x is None: return None
     x = np.asarray(x)
     if x.shape[-3:] != tuple(shape) or x.ndim not in (3, 4):
-        raise MrisegError(f"{what} has shape {x.shape}, the image is {tuple(shape)}: give labels [X,Y,Z] or region masks [R,X,Y,Z] on the image's grid.")
+        raise MrisegError(f"{what} has shape {x.shape}, the image is {tuple(shape)}: give labels [X,Y,Z] or region "
+                          f"masks [R,X,Y,Z] on the image's grid.")
     if x.ndim == 4:
-        if len(x) != len(scheme.regions): raise MrisegError(f"{what} has {len(x)} region masks, scheme '{scheme.name}' has {len(scheme.regions)} {scheme.region_names}.")
+        if len(x) != len(scheme.regions):
+            raise MrisegError(f"{what} has {len(x)} region masks, scheme '{scheme.name}' has {len(scheme.regions)} "
+                              f"{scheme.region_names}.")
         return x != 0
     return regions(check_labels(x, scheme, what), scheme)
 
@@ -114,7 +118,8 @@ class CaseView:
         else:
             img, self.case_id = np.asarray(c), None
             if img.ndim == 3: img = img[None]
-            if img.ndim != 4: raise MrisegError(f"image has shape {img.shape}: give a Case, an image [C,X,Y,Z] or one volume [X,Y,Z].")
+            if img.ndim != 4:
+                raise MrisegError(f"image has shape {img.shape}: give a Case, an image [C,X,Y,Z] or a volume [X,Y,Z].")
             names = list(MODALITIES) if len(img) == len(MODALITIES) else [f'channel {i}' for i in range(len(img))]
         self.image, self.names, self.scheme = img, names, scheme or BRATS
         self.spacing = np.asarray(spacing if spacing is not None else (1., 1., 1.), float)
@@ -184,7 +189,7 @@ def _show(ax, grey, overlays, aspect=1.):
     return ims
 
 def draw_panel(ax, view:CaseView, c:int, axis, index:int, alpha=0.4, pred_alpha=None, title=True):
-    "Draw channel `c` of slice `index` of `view` with its overlays into `ax`; return the grey, gt and pred `AxesImage`s."
+    "Draw channel `c` of slice `index` of `view`, with overlays, into `ax`; return the grey, gt and pred images."
     if pred_alpha is None: pred_alpha = _OUTLINE_ALPHA if view.gt is not None else alpha
     xlim, ylim, aspect = view.frame(axis)
     overlays = [view.overlay(w, axis, index, a) for w, a in (('gt', alpha), ('pred', pred_alpha))]
@@ -196,7 +201,7 @@ def draw_panel(ax, view:CaseView, c:int, axis, index:int, alpha=0.4, pred_alpha=
 
 # %% ../nbs/04_vis.ipynb #3ea15c41
 def plot_case(case_or_image,       # a `Case`, or an image [C,X,Y,Z] (or [X,Y,Z]) in canonical RAS
-              label=None,          # ground truth, labels [X,Y,Z] or region masks [R,X,Y,Z]; None: the case's own; False: none
+              label=None,          # ground truth, labels [X,Y,Z] or regions [R,X,Y,Z]; None: the case's; False: none
               pred=None,           # prediction, labels [X,Y,Z] or region masks [R,X,Y,Z]
               axis='axial',        # 'axial', 'coronal' or 'sagittal'
               index:int=None,      # slice along `axis`; None: the slice with the most tumour (of `label`, else `pred`)
@@ -207,23 +212,27 @@ def plot_case(case_or_image,       # a `Case`, or an image [C,X,Y,Z] (or [X,Y,Z]
               spacing=None,        # voxel size in mm for the aspect ratio; None: the case's, else 1 mm
               legend=True,         # add the colour legend below the panels
               size=2.6):           # inches per panel, for a new figure
-    "Each modality of one slice in grey with ground-truth (filled) and prediction (outline) overlays; returns the `Figure`."
+    "Each modality of one slice in grey, the ground truth filled and the prediction outlined; returns the `Figure`."
     view = CaseView(case_or_image, label, pred, scheme, spacing)
     chans = view.channels(modalities)
     if index is None: index = view.best_index(axis)
     if ax is None:
-        fig, axs = plt.subplots(1, len(chans), figsize=(size * len(chans), size * view.panel_aspect(axis) + .6 + .4 * legend),
+        fig, axs = plt.subplots(1, len(chans), figsize=(size * len(chans),
+                                                        size * view.panel_aspect(axis) + .6 + .4 * legend),
                                 squeeze=False, layout='constrained')
         axs = axs[0]
     else:
         axs = list(np.ravel(ax)) if np.ndim(ax) else [ax]
-        if len(axs) != len(chans): raise MrisegError(f"got {len(axs)} Axes for {len(chans)} modalities; give one Axes per modality drawn.")
+        if len(axs) != len(chans):
+            raise MrisegError(f"got {len(axs)} Axes for {len(chans)} modalities; give one Axes per modality drawn.")
         fig = axs[0].figure
     for a, c in zip(axs, chans): draw_panel(a, view, c, axis, index, alpha)
     if legend and (view.gt is not None or view.pred is not None):
         fig.legend(handles=legend_handles(view.scheme.region_names, view.gt is not None and view.pred is not None),
                    loc='outside lower center', ncol=5, frameon=False, fontsize=8.5, handlelength=1.4, columnspacing=1.2)
-    if ax is None: fig.suptitle(f"{view.case_id + ' · ' if view.case_id else ''}{AXES_NAMES[axis_number(axis)]} slice {index}", fontsize=10.5)
+    if ax is None:
+        fig.suptitle(f"{view.case_id + ' · ' if view.case_id else ''}{AXES_NAMES[axis_number(axis)]} slice {index}",
+                     fontsize=10.5)
     return fig
 
 # %% ../nbs/04_vis.ipynb #5459d86b
@@ -250,7 +259,7 @@ def show_slices(b,  # a batch (image [B,C,H,W], mask [B,R,H,W]), or anything wit
                 panel:float=2.2,  # inches per panel
                 alpha:float=0.4,  # opacity of the filled mask
                ):
-    "Each modality of a batch in grey, the mask filled and a prediction outlined, one row per slice; returns the figure."
+    "Each modality of a batch in grey, the mask filled and a prediction outlined, a row per slice; returns the figure."
     if hasattr(b, 'one_batch'): b = b.one_batch()
     x, y = _numpy(b[0]), _numpy(b[1]) > 0.5
     if pred is not None: pred = _numpy(pred) > 0.5
@@ -260,7 +269,8 @@ def show_slices(b,  # a batch (image [B,C,H,W], mask [B,R,H,W]), or anything wit
                           f"modalities {list(modalities)} and regions {list(regions)}")
     order = (np.argsort(~y.reshape(len(y), -1).any(1), kind='stable') if tumour_first else np.arange(len(y)))[:n]
     cols = list(region_colours(regions).values())
-    fig, axs = plt.subplots(len(order), m, figsize=(m * panel, len(order) * panel + .5), squeeze=False, layout='constrained')
+    fig, axs = plt.subplots(len(order), m, figsize=(m * panel, len(order) * panel + .5), squeeze=False,
+                            layout='constrained')
     for r, i in enumerate(order):
         gt = overlay_rgba(y[i].swapaxes(-1, -2), cols, alpha)
         pr = None if pred is None else overlay_rgba(pred[i].swapaxes(-1, -2), cols, _OUTLINE_ALPHA, outline=True)
@@ -268,7 +278,8 @@ def show_slices(b,  # a batch (image [B,C,H,W], mask [B,R,H,W]), or anything wit
             _show(axs[r, c], _batch_grey(x[i, c * k + k // 2]), [gt, pr])
             if r == 0: axs[r, c].set_title(MODALITY_TITLES.get(name, name), fontsize=10)
         axs[r, 0].set_ylabel(f'item {i}')
-    fig.legend(handles=legend_handles(regions, pred is not None), loc='outside lower center', ncol=5, frameon=False, fontsize=8.5)
+    fig.legend(handles=legend_handles(regions, pred is not None), loc='outside lower center', ncol=5, frameon=False,
+               fontsize=8.5)
     if fname is not None:
         with atomic_path(fname) as tmp: fig.savefig(tmp, dpi=130, format='png')
     return fig

@@ -29,22 +29,28 @@ def _slice_dice(view, axis, index):
 def _title(view, axis, index, dices, two_lines=False):
     "Figure title: case, axis and slice, and the slice Dice when there is one."
     t = f"{view.case_id + ' · ' if view.case_id else ''}{AXES_NAMES[axis_number(axis)]} slice {index}"
-    return t + ('' if dices is None else ('\n' if two_lines else ' · ') + 'slice Dice ' + '  '.join(f'{k} {v:.3f}' for k, v in dices.items()))
+    if dices is None: return t
+    return t + ('\n' if two_lines else ' · ') + 'slice Dice ' + '  '.join(f'{k} {v:.3f}' for k, v in dices.items())
 
 # %% ../nbs/13_widgets.ipynb #be1a89fa
 def _controls(view, axis, modality, alpha, pred_alpha, index=None):
     "The viewer's widgets: axis, modality, slice, jump button, and a toggle and opacity per overlay."
     def toggle(name, present, a):
-        return (W.Checkbox(value=present, disabled=not present, description=name, indent=False, layout=W.Layout(width='110px')),
-                W.FloatSlider(value=a, min=0, max=1, step=.05, disabled=not present, description='opacity', readout_format='.2f',
+        return (W.Checkbox(value=present, disabled=not present, description=name, indent=False,
+                           layout=W.Layout(width='110px')),
+                W.FloatSlider(value=a, min=0, max=1, step=.05, disabled=not present, description='opacity',
+                              readout_format='.2f',
                               style=dict(description_width='50px'), layout=W.Layout(width='230px')))
     c = dict(axis=W.ToggleButtons(options=[(k.capitalize(), k) for k in ('axial', 'coronal', 'sagittal')], value=axis,
                                   style=dict(button_width='76px')),
-             modality=W.Dropdown(options=[('all', 'all')] + [(MODALITY_TITLES.get(m, m), m) for m in view.names], value=modality,
+             modality=W.Dropdown(options=[('all', 'all')] + [(MODALITY_TITLES.get(m, m), m) for m in view.names],
+                                 value=modality,
                                  description='Modality', layout=W.Layout(width='190px')),
-             slice=W.IntSlider(value=view.best_index(axis) if index is None else index, min=0, max=view.image.shape[1 + axis_number(axis)] - 1,
+             slice=W.IntSlider(value=view.best_index(axis) if index is None else index, min=0,
+                               max=view.image.shape[1 + axis_number(axis)] - 1,
                                description='Slice', continuous_update=True, layout=W.Layout(width='420px')),
-             best=W.Button(description='most tumour', tooltip='Go to the slice with the most tumour', layout=W.Layout(width='110px')))
+             best=W.Button(description='most tumour', tooltip='Go to the slice with the most tumour',
+                           layout=W.Layout(width='110px')))
     c['gt'], c['gt_alpha'] = toggle('Ground truth', view.gt is not None, alpha)
     c['pred'], c['pred_alpha'] = toggle('Prediction', view.pred is not None, pred_alpha)
     return c
@@ -56,14 +62,15 @@ def _figure(view, chans, axis, index, alpha, pred_alpha):
     panels = [draw_panel(a, view, c, axis, index, alpha, pred_alpha) for a, c in zip(axs, chans)]
     if view.gt is not None or view.pred is not None:
         fig.legend(handles=legend_handles(view.scheme.region_names, view.gt is not None and view.pred is not None),
-                   loc='outside lower center', ncol=5 if len(chans) > 1 else 3, frameon=False, fontsize=8.5, handlelength=1.4)
+                   loc='outside lower center', ncol=5 if len(chans) > 1 else 3, frameon=False, fontsize=8.5,
+                   handlelength=1.4)
     return fig, axs, panels
 
 # %% ../nbs/13_widgets.ipynb #16560740
 class SliceViewer:
     "Browse a case: axis, slice, modality, ground-truth and prediction overlays with opacity, and the slice Dice."
     def __init__(self, case,              # a `Case`, or an image [C,X,Y,Z] in canonical RAS (then give `label`)
-                 pred=None,               # prediction: labels [X,Y,Z], region masks [R,X,Y,Z], or a NIfTI file of `case`
+                 pred=None,               # prediction: labels [X,Y,Z], regions [R,X,Y,Z], or a NIfTI file of `case`
                  label=None,              # ground truth; None: the case's own; False: none
                  axis='axial',            # 'axial', 'coronal' or 'sagittal'
                  index=None,              # slice to open on; None: the one with the most tumour
@@ -75,7 +82,9 @@ class SliceViewer:
                  size=2.6,                # inches per panel
                  dpi=100):                # resolution of the drawn PNG
         if isinstance(pred, (str, Path)):
-            if not isinstance(case, Case): raise MrisegError(f"{pred}: a prediction file needs the loaded Case it belongs to; give SliceViewer(load_case(...), pred=...).")
+            if not isinstance(case, Case):
+                raise MrisegError(f"{pred}: a prediction file needs the loaded Case it belongs to; give "
+                                  f"SliceViewer(load_case(...), pred=...).")
             pred = load_prediction(pred, case)
         self.view = v = CaseView(case, label, pred, scheme, spacing)
         v.channels(modality)
@@ -84,7 +93,8 @@ class SliceViewer:
         axis = AXES_NAMES[axis_number(axis)]
         n = v.image.shape[1 + axis_number(axis)]
         if index is not None and not (isinstance(index, (int, np.integer)) and 0 <= index < n):
-            raise MrisegError(f"SliceViewer: index={index!r} is not a {axis} slice of this case; give 0 to {n - 1}, or None for the slice with the most tumour.")
+            raise MrisegError(f"SliceViewer: index={index!r} is not a {axis} slice of this case; give 0 to {n - 1}, or "
+                              f"None for the slice with the most tumour.")
         self.controls = c = _controls(v, axis, modality, alpha, pred_alpha, index)
         self.image_w = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
         self.widget = W.VBox([W.HBox([c['axis'], c['modality']]), W.HBox([c['slice'], c['best']]),
@@ -104,7 +114,8 @@ class SliceViewer:
         b['image/png'] = base64.b64encode(self.png).decode()
         return b
 
-    def __repr__(self): return f"SliceViewer({self.view.case_id or 'image'}, {self.axis} slice {self.index}, modality {self.modality})"
+    def __repr__(self):
+        return f"SliceViewer({self.view.case_id or 'image'}, {self.axis} slice {self.index}, modality {self.modality})"
 
 
 # %% ../nbs/13_widgets.ipynb #6c1cfd60
