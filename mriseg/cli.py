@@ -4,11 +4,13 @@
 
 # %% ../nbs/14_cli.ipynb #e62bc38a
 from __future__ import annotations
-import argparse, ctypes, re, sys, warnings
+import argparse, ctypes, inspect, re, sys, warnings
+from functools import lru_cache
 from collections import Counter
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from fastcore.docments import docments
 import mriseg
 from .labels import MrisegError, regions
 from .datasets import find_cases, load_case, output_folder
@@ -21,7 +23,7 @@ __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predi
 def cmd_phantom(args):
     "Write a synthetic BraTS 2021-layout cohort built on the MNI152 anatomy."
     from mriseg.phantom import make_phantom_cohort
-    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.workers,
+    refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.n_workers,
                                overwrite=args.overwrite)
     print(f'{len(refs)} cases written to {args.out}')
 
@@ -29,10 +31,14 @@ def _shape(s):
     if s in ('full', None): return (240, 240, 155)
     if s == 'small': return (96, 96, 64)
     try: return tuple(int(v) for v in s.lower().split('x'))
-    except ValueError: raise MrisegError(f"--shape {s}: not a size. Use full, small or XxYxZ, e.g. 120x120x78.")
+    except ValueError:
+        raise MrisegError(f"--shape {s}: not a size. Use full, small or XxYxZ, e.g. 120x120x78.") from None
 
 # %% ../nbs/14_cli.ipynb #31b51f03
-def dataset_summary(root, n_load=3, scheme=None):
+def dataset_summary(root, # a dataset folder, or one case folder
+                    n_load:int=3, # cases to load and describe
+                    scheme=None, # how to read the masks' labels, see `load_scheme`
+                   )->str:
     "A text summary of the dataset at `root`: layout, cases, masks, and a few loaded cases."
     refs = find_cases(root, scheme)
     lines = [f'{root}: {len(refs)} cases, layout {", ".join(sorted(Counter(r.layout for r in refs)))}, '
@@ -51,18 +57,15 @@ def cmd_info(args): print(dataset_summary(args.data, args.n_load, args.scheme))
 
 # %% ../nbs/14_cli.ipynb #7ee55c58
 def _size(s):
-    if s is None: return None
+    "An argparse type: a slice size HxW."
     try: return tuple(int(v) for v in s.lower().split('x'))
-    except ValueError: raise MrisegError(f"--size {s}: not a slice size. Use HxW, e.g. 224x224.")
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a slice size; use HxW, e.g. 224x224") from None
 
 def cmd_train(args):
     "Train a U-Net on a labelled dataset into a run folder."
     from mriseg.train import train
     train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device,
-          scheme=args.scheme,
-          bf16=_PRECISION[args.precision],
-          epochs=args.epochs, arch=args.arch, size=_size(args.size), bs=args.bs, lr=args.lr, context=args.context,
-          n_per_epoch=args.n_per_epoch, valid_n=args.valid_n, seed=args.seed)
+          scheme=args.scheme, bf16=_PRECISION[args.precision], **{k: getattr(args, k) for k in _TRAIN_FLAGS})
     print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
 
 # %% ../nbs/14_cli.ipynb #a7b60d28
@@ -91,7 +94,12 @@ def cmd_evaluate(args):
     print(f'tables and plots in {args.out}')
 
 # %% ../nbs/14_cli.ipynb #a6bf707c
-def run_demo(out='runs/demo', data='data/phantom-demo', n=40, shape=(96, 96, 64), preset='cpu', **settings):
+def run_demo(out='runs/demo', # the run folder
+             data='data/phantom-demo', # where the phantom cohort is made, once
+             n:int=40, # phantom cases
+             shape=(96, 96, 64), # voxels per case (2.5 mm)
+             preset='cpu', # training preset, see `PRESETS`
+             **settings):
     "Phantom cohort -> training -> prediction and evaluation of the held-out patients, in `out`."
     from mriseg.phantom import make_phantom_cohort
     from mriseg.train import train, run_cases
@@ -153,75 +161,97 @@ def _case_options(s, split=True):
     s.add_argument('--set', default=None, choices=['train', 'valid', 'test'], help='with --split: which set (default '
                    'test)')
 
-def parser():
-    "The `mriseg` argument parser, one subcommand per step."
+@lru_cache(maxsize=None)
+def _docs(fn)->dict: return docments(fn)
+
+def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
+    "Add `--flag` (default `--name`) for parameter `name` of `fn`, with the parameter's docment and default."
+    p = inspect.signature(fn).parameters[name]
+    if 'default' not in kw and not kw.get('required') and p.default is not p.empty: kw['default'] = p.default
+    text = (_docs(fn).get(name) or '').replace('`', '')
+    default = kw.get('default')
+    if note is None and default is not None and kw.get('action') is None: note = f'default {default}'
+    s.add_argument(f"--{(flag or name).replace('_', '-')}", dest=dest or name,
+                   help=text + ('' if note is None else f' ({note})'), **kw)
+
+
+# %% ../nbs/14_cli.ipynb #027fd1f7
+_TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
+                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0))  # the settings of `train_settings` offered
+
+def _train_options(s):
+    from mriseg.train import PRESETS, train, train_settings
+    from mriseg.model import ARCHS
+    s.add_argument('data', help='dataset folder in any layout mriseg reads')
+    _opt(s, train, 'out', required=True)
+    _opt(s, train, 'preset', choices=list(PRESETS))
+    _opt(s, train, 'resume', action='store_true')
+    for k, typ in _TRAIN_FLAGS.items():
+        kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(type=typ)
+        note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
+        _opt(s, train_settings, k, note=note, **kw)
+    _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)
+    _case_options(s, split=False)
+    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
+
+
+# %% ../nbs/14_cli.ipynb #67928009
+def _phantom_options(s):
+    from mriseg.phantom import make_phantom_cohort as f
+    s.add_argument('out', help=_docs(f)['path'] + ', in BraTS 2021 layout')
+    _opt(s, f, 'n', type=_count()); _opt(s, f, 'seed', type=_count(0))
+    s.add_argument('--shape', default='full', help='full (240x240x155 at 1 mm), small (96x96x64, 2.5 mm), or XxYxZ')
+    _opt(s, f, 'n_workers', flag='workers', type=_count(0)); _opt(s, f, 'overwrite', action='store_true')
+
+def _info_options(s):
+    s.add_argument('data', help=_docs(dataset_summary)['root'])
+    _opt(s, dataset_summary, 'n_load', type=_count(0))
+    _case_options(s, split=False)
+
+def _predict_options(s):
+    from mriseg.inference import predict_cases as f
+    s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
+    s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
+    _opt(s, f, 'out_dir', flag='out', dest='out', required=True)
+    for k in ('tta', 'overwrite', 'save_probs'): _opt(s, f, k, action='store_true')
+    _opt(s, f, 'bs', type=_count()); _opt(s, f, 'device', type=_device)
+    _case_options(s)
+    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
+
+def _evaluate_options(s):
+    from mriseg.evaluate import evaluate as f
+    s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')
+    s.add_argument('gt', help='ground-truth dataset in any layout mriseg reads')
+    _opt(s, f, 'out', required=True)
+    _opt(s, f, 'missing', choices=['error', 'empty'])
+    _opt(s, f, 'overwrite', action='store_true')
+    _case_options(s)
+
+def _demo_options(s):
+    _opt(s, run_demo, 'out'); _opt(s, run_demo, 'data'); _opt(s, run_demo, 'n', type=_count())
+
+
+# %% ../nbs/14_cli.ipynb #aaecc4cb
+_COMMANDS = dict(  # name: (one line of help, the options, what runs)
+    phantom=('write a synthetic BraTS-like cohort (no download needed)', _phantom_options, cmd_phantom),
+    info=('summarise a dataset in any layout mriseg reads', _info_options, cmd_info),
+    train=('train a U-Net with Dice + BCE on a labelled dataset', _train_options, cmd_train),
+    predict=('segment cases with a trained model', _predict_options, cmd_predict),
+    evaluate=('score predictions: Dice, IoU, HD95 per case and region', _evaluate_options, cmd_evaluate),
+    demo=('phantom cohort -> train -> predict -> evaluate, on a laptop CPU', _demo_options, cmd_demo))
+
+def parser(commands=None): # the subcommands to give their options (their modules are imported); None: all
+    "The `mriseg` argument parser, one subcommand per step, each option's help the docment of what it sets."
     p = argparse.ArgumentParser(prog='mriseg', description='Brain tumour segmentation in multi-modal MRI: from NIfTI '
                                 'files to evaluated masks.')
     p.add_argument('--version', action='version', version=f'mriseg {mriseg.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    s = sub.add_parser('phantom', help='write a synthetic BraTS-like cohort (no download needed)')
-    s.add_argument('out', help='folder to write the cases into (BraTS 2021 layout)')
-    s.add_argument('--n', type=_count(), default=40, help='number of cases (default 40)')
-    s.add_argument('--seed', type=_count(0), default=0, help='random seed (default 0)')
-    s.add_argument('--shape', default='full', help='full (240x240x155 at 1 mm), small (96x96x64), or XxYxZ')
-    s.add_argument('--workers', type=_count(0), default=None, help='processes (default: all cores; 0: none)')
-    s.add_argument('--overwrite', action='store_true', help='replace the files of case folders that exist (default: '
-                   'refuse)')
-    s.set_defaults(func=cmd_phantom)
-    s = sub.add_parser('info', help='summarise a dataset in any layout mriseg reads')
-    s.add_argument('data', help='dataset folder or one case folder')
-    s.add_argument('--n-load', type=_count(0), default=3, help='cases to load and describe (default 3)')
-    _case_options(s, split=False)
-    s.set_defaults(func=cmd_info)
-    s = sub.add_parser('train', help='train a U-Net with Dice + BCE on a labelled dataset')
-    s.add_argument('data', help='dataset folder in any layout mriseg reads')
-    s.add_argument('--out', required=True, help='run folder: split.csv, history.csv, curves.png, model/')
-    s.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='cpu: small and fast (default); gpu: full '
-                   'size')
-    s.add_argument('--resume', action='store_true', help='continue the run in --out from its last epoch')
-    for flag, typ, what in [('epochs', _count(), 'epochs'), ('arch', str, 'encoder: resnet18, resnet34, resnet50'),
-                            ('size', str, 'slice size HxW, multiples of 32'), ('bs', _count(), 'batch size'),
-                            ('lr', _positive, 'peak learning rate'),
-                            ('context', _count(), 'slices per modality (1: 2D, 3 or 5: 2.5D)'),
-                            ('n-per-epoch', _count(), 'training slices per epoch'),
-                            ('valid-n', _count(), 'validation slices'), ('seed', _count(0), 'seed of the split and the '
-                                                                         'sampling'),
-                            ('cache', str, 'preprocessing cache folder (default RUN/cache)'),
-                            ('device', _device, 'cpu, cuda, cuda:1, ...')]:
-        s.add_argument(f'--{flag}', type=typ, default=None,
-                       help=f'{what} (default: from the preset)' if flag not in ('cache', 'device') else what)
-    _case_options(s, split=False)
-    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
-    s.set_defaults(func=cmd_train)
-    s = sub.add_parser('predict', help='segment cases with a trained model')
-    s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
-    s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
-    s.add_argument('--out', required=True, help='folder for <case_id>.nii.gz')
-    s.add_argument('--tta', action='store_true', help='also predict the left-right mirror image and average (twice the '
-                   'time)')
-    s.add_argument('--overwrite', action='store_true', help='predict again where an output exists (default: keep it)')
-    s.add_argument('--save-probs', action='store_true', help='also write region probability maps')
-    s.add_argument('--bs', type=_count(), default=16, help='slices per batch (default 16)')
-    s.add_argument('--device', type=_device, default=None, help='cpu, cuda, ... (default: the GPU if there is one)')
-    _case_options(s)
-    s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
-    s.set_defaults(func=cmd_predict)
-    s = sub.add_parser('evaluate', help='score predictions: Dice, IoU, HD95 per case and region')
-    s.add_argument('pred', help='folder of <case_id>.nii.gz predictions')
-    s.add_argument('gt', help='ground-truth dataset in any layout mriseg reads')
-    s.add_argument('--out', required=True, help='folder for per_case.csv, summary.csv and the plots')
-    s.add_argument('--missing', default='error', choices=['error', 'empty'], help='a case without prediction: fail '
-                   '(default) or score it as empty')
-    s.add_argument('--overwrite', action='store_true', help='replace a report already in --out (default: refuse)')
-    _case_options(s)
-    s.set_defaults(func=cmd_evaluate)
-    s = sub.add_parser('demo', help='phantom cohort -> train -> predict -> evaluate, on a laptop CPU')
-    s.add_argument('--out', default='runs/demo', help='run folder (default runs/demo)')
-    s.add_argument('--data', default='data/phantom-demo', help='where the phantom cohort is made once (default '
-                   'data/phantom-demo)')
-    s.add_argument('--n', type=_count(), default=40, help='phantom cases (default 40)')
-    s.set_defaults(func=cmd_demo)
+    for name, (text, options, func) in _COMMANDS.items():
+        s = sub.add_parser(name, help=text, description=text)
+        if commands is None or name in commands: options(s)
+        s.set_defaults(func=func)
     return p
+
 
 # %% ../nbs/14_cli.ipynb #d2f36271
 def _flag_words(msg:str, flags:dict)->str:
@@ -249,7 +279,8 @@ def keep_freed_memory()->bool:
 # %% ../nbs/14_cli.ipynb #79d433c7
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
-    p = parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    p = parser([a for a in argv if a in _COMMANDS][:1])  # the options of the command that runs
     args = p.parse_args(argv)
     if args.command in ('train', 'predict', 'demo'): keep_freed_memory()
     warnings.filterwarnings('ignore', category=FutureWarning, module='torch.jit')  # raised by fastai's imports
