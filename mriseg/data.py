@@ -16,7 +16,7 @@ from fastai.torch_core import TensorImage, TensorMask, default_device
 from fastai.data.core import DataLoaders, TfmdDL, Transform
 from fastai.data.load import DataLoader
 from fastai.vision.augment import RandTransform
-from fastcore.basics import store_attr
+from fastcore.basics import patch, store_attr
 
 from .labels import MrisegError
 from .io import MODALITIES, atomic_path
@@ -219,54 +219,63 @@ class SliceDataset:
         self.index, self.has_tumour = self._index()
         self.items = self._draw()
 
-    def _index(self):
-        "(case, z) of every slice with brain or tumour, and whether each holds tumour."
-        idx, tum = [], []
-        for i, p in enumerate(self.prepped):
-            t = _z_flags(p.regions)
-            zs = np.flatnonzero(_z_flags(p.image) | t)
-            idx.append(np.stack([np.full_like(zs, i), zs], 1)); tum.append(t[zs])
-        idx = np.concatenate(idx)
-        if not len(idx): raise MrisegError(f"SliceDataset: no slice with brain or tumour in cases "
-                                           f"{[p.case_id for p in self.prepped][:5]}; are the images empty?")
-        return idx, np.concatenate(tum)
-
-    def _draw(self)->np.ndarray:
-        "Positions in `index` for one epoch: all in order, or a seeded tumour-aware sample, shuffled."
-        n_all = len(self.index)
-        if self.tumour_frac is None and self.n_per_epoch is None: return np.arange(n_all)
-        seed = int(torch.randint(2**62, ())) if self.seed is None else self.seed
-        rng, n = np.random.default_rng([seed, self.epoch]), self.n_per_epoch or n_all
-        if self.tumour_frac is None: return _pick(rng, np.arange(n_all), n)
-        tum, rest = np.flatnonzero(self.has_tumour), np.flatnonzero(~self.has_tumour)
-        nt = int(round(n * self.tumour_frac)) if len(tum) and len(rest) else n if len(tum) else 0
-        return rng.permutation(np.concatenate([_pick(rng, tum, nt), _pick(rng, rest, n - nt)]))
-
-    def resample(self):
-        "Draw the slices of the next epoch; a validation set (`split_idx=1`) keeps its slices."
-        if self.split_idx == 1: return self
-        self.epoch += 1
-        self.items = self._draw()
-        return self
-
     def __len__(self): return len(self.items)
     def __getitem__(self, i): return tuple(t[0] for t in self.batch([i]))
 
-    def batch(self, idxs)->tuple:
-        "Items `idxs` read straight into one batch: (TensorImage [B,C*context,H,W], TensorMask [B,R,H,W])."
-        p0 = self.prepped[0]
-        x = np.zeros((len(idxs), p0.image.shape[0]*self.context, *self.size), np.float32)
-        y = np.zeros((len(idxs), p0.regions.shape[0], *self.size), np.float32)
-        for j, i in enumerate(idxs):
-            c, z = self.index[self.items[i]]
-            get_slice(self.prepped[c].image, z, self.context, self.size, out=x[j])
-            get_slice(self.prepped[c].regions, z, 1, self.size, out=y[j])
-        return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
-
     def __repr__(self):
-        return (f"SliceDataset({len(self.prepped)} cases, {len(self.index)} slices ({self.has_tumour.sum()} with "
-                f"tumour), "
+        n, t = len(self.index), self.has_tumour.sum()
+        return (f"SliceDataset({len(self.prepped)} cases, {n} slices ({t} with tumour), "
                 f"{len(self)} per epoch, tumour_frac={self.tumour_frac}, context={self.context}, size={self.size})")
+
+
+# %% ../nbs/06_data.ipynb #54ae1b06
+@patch
+def _index(self:SliceDataset):
+    "(case, z) of every slice with brain or tumour, and whether each holds tumour."
+    idx, tum = [], []
+    for i, p in enumerate(self.prepped):
+        t = _z_flags(p.regions)
+        zs = np.flatnonzero(_z_flags(p.image) | t)
+        idx.append(np.stack([np.full_like(zs, i), zs], 1)); tum.append(t[zs])
+    idx = np.concatenate(idx)
+    if not len(idx): raise MrisegError(f"SliceDataset: no slice with brain or tumour in cases "
+                                       f"{[p.case_id for p in self.prepped][:5]}; are the images empty?")
+    return idx, np.concatenate(tum)
+
+@patch
+def _draw(self:SliceDataset)->np.ndarray:
+    "Positions in `index` for one epoch: all in order, or a seeded tumour-aware sample, shuffled."
+    n_all = len(self.index)
+    if self.tumour_frac is None and self.n_per_epoch is None: return np.arange(n_all)
+    seed = int(torch.randint(2**62, ())) if self.seed is None else self.seed
+    rng, n = np.random.default_rng([seed, self.epoch]), self.n_per_epoch or n_all
+    if self.tumour_frac is None: return _pick(rng, np.arange(n_all), n)
+    tum, rest = np.flatnonzero(self.has_tumour), np.flatnonzero(~self.has_tumour)
+    nt = int(round(n * self.tumour_frac)) if len(tum) and len(rest) else n if len(tum) else 0
+    return rng.permutation(np.concatenate([_pick(rng, tum, nt), _pick(rng, rest, n - nt)]))
+
+
+# %% ../nbs/06_data.ipynb #45b2e585
+@patch
+def resample(self:SliceDataset):
+    "Draw the slices of the next epoch; a validation set (`split_idx=1`) keeps its slices."
+    if self.split_idx == 1: return self
+    self.epoch += 1
+    self.items = self._draw()
+    return self
+
+@patch
+def batch(self:SliceDataset, idxs)->tuple:
+    "Items `idxs` read straight into one batch: (TensorImage [B,C*context,H,W], TensorMask [B,R,H,W])."
+    p0 = self.prepped[0]
+    x = np.zeros((len(idxs), p0.image.shape[0]*self.context, *self.size), np.float32)
+    y = np.zeros((len(idxs), p0.regions.shape[0], *self.size), np.float32)
+    for j, i in enumerate(idxs):
+        c, z = self.index[self.items[i]]
+        get_slice(self.prepped[c].image, z, self.context, self.size, out=x[j])
+        get_slice(self.prepped[c].regions, z, 1, self.size, out=y[j])
+    return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
+
 
 # %% ../nbs/06_data.ipynb #dedbbb64
 def _resample(t:torch.Tensor, grid:torch.Tensor, mode:str)->torch.Tensor:

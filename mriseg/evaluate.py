@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError, BRATS, check_labels, file_labels, regions
-from .io import Case, atomic_path, read_nifti, load_case, mask_record
+from .io import Case, atomic_path, check_grid, read_nifti, load_case, mask_record
 from .datasets import find_cases, output_folder
 from .vis import CaseView, draw_panel, legend_handles, region_colours
 from .vis import plot_case, tumour_slice, take_slice  # noqa: F401 (these drew cases from here before mriseg.vis)
@@ -41,13 +41,9 @@ def load_prediction(path,   # NIfTI of predicted labels, in the case's file spac
                     case:Case):  # the loaded ground-truth case it belongs to
     "Canonical uint8 labels [X,Y,Z] of the prediction at `path` for `case`, checked against the case's grid and labels."
     arr, img = read_nifti(path)
-    g, what = case.geometry, f"case {case.case_id}'s images"
-    if tuple(arr.shape) != tuple(g.shape):
-        raise MrisegError(f"{path}: prediction has shape {tuple(arr.shape)} but {what} have {tuple(g.shape)}. Write "
-                          f"predictions on the case's own grid (save_labels does).")
-    if not np.allclose(img.affine, g.affine, atol=1e-3):
-        raise MrisegError(f"{path}: prediction has a different affine from {what}. Write predictions in the case's own "
-                          f"space (save_labels does).")
+    g = case.geometry
+    check_grid(path, arr.shape, img.affine, f"case {case.case_id}'s grid", g.shape, g.affine, 'prediction',
+               "Write predictions on the case's own grid (save_labels does).")
     return g.to_canonical(file_labels(arr, path, case.scheme, 'prediction'))
 
 # %% ../nbs/12_evaluate.ipynb #7c7625b3

@@ -83,7 +83,7 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    image:np.ndarray, # [C,X,Y,Z] preprocessed (cropped, normalised) image
                    n_out:int, # number of output regions
                    context:int=1, # slices per modality the network sees
-                   slice_size:tuple=(128,128), # (H, W) the network was trained at
+                   slice_size:tuple=(128, 128), # (H, W) the network was trained at
                    bs:int=16, # slices per batch
                    tta:bool=False, # average over left-right flips
                    device=None, # torch device; None: CUDA when there is one, else the CPU

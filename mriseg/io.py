@@ -16,7 +16,7 @@ from nibabel.orientations import io_orientation, axcodes2ornt, ornt_transform, a
 
 # %% auto #0
 __all__ = ['MODALITIES', 'atomic_path', 'clean_stale_tmp', 'writable_dir', 'save_nifti', 'read_nifti', 'CaseRef', 'Geometry',
-           'Case', 'load_case', 'mask_header', 'mask_record', 'save_labels']
+           'Case', 'check_grid', 'load_case', 'mask_header', 'mask_record', 'save_labels']
 
 # %% ../nbs/01_io.ipynb #2b599e05
 MODALITIES = ['t1', 't1ce', 't2', 'flair']
@@ -203,14 +203,19 @@ class Case:
         return f"Case({self.case_id!r}, image {tuple(self.image.shape)}, label {lab}, spacing {sp})"
 
 # %% ../nbs/01_io.ipynb #0c06b139
-def _check_same_grid(path, shape, affine, ref_path, ref_shape, ref_affine, what):
+def check_grid(path, # the file checked, for messages
+               shape, affine, # its voxel grid
+               ref:str, # what the grid must be, for messages: a file name, "case X's images"
+               ref_shape, ref_affine, # that grid
+               what:str, # what `path` holds, for messages: 'modality t2', 'the mask', 'prediction'
+               todo:str=None): # what to do; None: resample to one grid
+    "Stop unless `shape` and `affine` are the reference grid's (the affine to 1e-3)."
     if tuple(shape) != tuple(ref_shape):
-        fail(path, f'{what} has shape {tuple(shape)} but {Path(ref_path).name} has {tuple(ref_shape)}',
-             'All files of a case must be '
-             'on the same voxel grid: resample them to one grid.')
+        fail(path, f'{what} has shape {tuple(shape)} but {ref} has {tuple(ref_shape)}',
+             todo or 'All files of a case must be on the same voxel grid: resample them to one grid.')
     if not np.allclose(affine, ref_affine, atol=1e-3):
-        fail(path, f'{what} has a different affine from {Path(ref_path).name}', 'All files of a case must share one '
-             'affine: resample or co-register them.')
+        fail(path, f'{what} has a different affine from {ref}',
+             todo or 'All files of a case must share one affine: resample or co-register them.')
 
 def _read_images(ref):
     "The modality arrays of `ref` as float32 [4,X,Y,Z] in the files' orientation, and the first image."
@@ -225,13 +230,13 @@ def _read_images(ref):
                      'four modalities.')
             arr = arr[..., idx]
         if first is None: first = (path, arr.shape, img.affine, img)
-        else: _check_same_grid(path, arr.shape, img.affine, first[0], first[1], first[2], f'modality {mod}')
+        else: check_grid(path, arr.shape, img.affine, Path(first[0]).name, first[1], first[2], f'modality {mod}')
         vols.append(np.asarray(arr, dtype=np.float32))
     return np.stack(vols), first
 
 def _read_label(ref, first):
     arr, img = read_nifti(ref.label)
-    _check_same_grid(ref.label, arr.shape, img.affine, first[0], first[1], first[2], 'the mask')
+    check_grid(ref.label, arr.shape, img.affine, Path(first[0]).name, first[1], first[2], 'the mask')
     return file_labels(arr, ref.label, ref.scheme)
 
 # %% ../nbs/01_io.ipynb #90309024

@@ -32,9 +32,9 @@ def soft_dice(logits:Tensor, # raw scores [B,R,...], one channel per region
               batch:bool=True, # pool the batch per region (batch Dice); False for one Dice per item
              )->Tensor: # scalar if `reduce`, else [R] (`batch`) or [B,R]
     "Soft Dice of `sigmoid(logits)` against `targ`, per region"
-    p,t = torch.sigmoid(_plain(logits)),_plain(targ)
+    p, t = torch.sigmoid(_plain(logits)), _plain(targ)
     _check_shapes(p, t)
-    dims = (0,*range(2,p.ndim)) if batch else tuple(range(2,p.ndim))
+    dims = (0, *range(2, p.ndim)) if batch else tuple(range(2, p.ndim))
     d = (2*(p*t).sum(dims) + smooth) / (p.sum(dims) + t.sum(dims) + smooth)
     return d.mean(-1) if reduce else d
 
@@ -53,14 +53,14 @@ class DiceBCELoss(nn.Module):
 
     def forward(self, logits:Tensor, targ:Tensor)->Tensor:
         "The loss: a scalar, or [B] when `reduction='none'`"
-        x,t = _plain(logits),_plain(targ)
+        x, t = _plain(logits), _plain(targ)
         _check_shapes(x, t)
-        if self.reduction not in ('mean','none'):
+        if self.reduction not in ('mean', 'none'):
             raise MrisegError(f"DiceBCELoss: reduction={self.reduction!r}; use 'mean' or 'none'")
         batch = self.reduction == 'mean'
         dice = 1 - soft_dice(x, t, self.smooth, reduce=False, batch=batch)
         bce = F.binary_cross_entropy_with_logits(x, t, reduction='none')
-        bce = bce.mean((0,*range(2,x.ndim)) if batch else tuple(range(2,x.ndim)))
+        bce = bce.mean((0, *range(2, x.ndim)) if batch else tuple(range(2, x.ndim)))
         return self.dice_weight*self._regions_mean(dice) + self.bce_weight*self._regions_mean(bce)
 
     def _regions_mean(self, x:Tensor)->Tensor:

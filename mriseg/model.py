@@ -48,8 +48,8 @@ def _check_cached(arch:str):
 @delegates(create_unet_model, but=['weights', 'cut'])
 def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
                  n_in:int=4, # input channels: modalities × context slices
-                 regions=('WT','TC','ET'), # region names, one output channel each
-                 img_size=(240,240), # slice size (H, W) the decoder is laid out for
+                 regions=('WT', 'TC', 'ET'), # region names, one output channel each
+                 img_size=(240, 240), # slice size (H, W) the decoder is laid out for
                  self_attention:bool=False, # self-attention layer in the decoder
                  pretrained:bool=False, # ImageNet encoder weights, from the torch hub cache only
                  **kwargs)->nn.Module:
@@ -112,18 +112,18 @@ def _to_json(o):
 
 def _model_json(model:nn.Module, config:dict)->dict:
     "The contents of model.json, checked to be JSON"
-    cfg = {k: v for k,v in (config or {}).items() if k not in _RESERVED}
-    spec,given = getattr(model, 'create_args', None),cfg.pop('model', None)
+    cfg = {k: v for k, v in (config or {}).items() if k not in _RESERVED}
+    spec, given = getattr(model, 'create_args', None), cfg.pop('model', None)
     if spec is None and given is None:
         raise MrisegError("save_model: this model was not built by create_model, so model.json can't say how "
                           "to rebuild it; build it with create_model, or pass config['model'] with its arguments")
-    same = lambda a,b: json.dumps(a, default=_to_json, sort_keys=True) == json.dumps(b, default=_to_json,
+    same = lambda a, b: json.dumps(a, default=_to_json, sort_keys=True) == json.dumps(b, default=_to_json,
                                                                                      sort_keys=True)
     if spec is not None and given is not None and not same(given, spec):
         raise MrisegError(f"save_model: config['model']={given} disagrees with the model's own create_args={spec}")
     meta = dict(format='mriseg-model', format_version=1, mriseg_version=mriseg.__version__,
                 model=spec if spec is not None else given, **cfg)
-    for k,v in meta.items():
+    for k, v in meta.items():
         try: meta[k] = json.loads(json.dumps(v, default=_to_json))
         except (TypeError, ValueError) as e:
             what = "the model's create_args" if k == 'model' else f"config[{k!r}]"
@@ -148,7 +148,7 @@ def save_model(model:nn.Module, # built by `create_model`
     meta = _model_json(model, config)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder/'model.pth') as tmp:
-        torch.save({k: v.detach().cpu() for k,v in model.state_dict().items()}, tmp)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
         meta['weights_sha256'] = _sha256(tmp)
     with atomic_path(folder/'model.json') as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=2))
