@@ -108,11 +108,18 @@ def save_nifti(arr, affine, path, header=None):
 
 
 # %% ../nbs/01_io.ipynb #8a4da0b0
+def _gunzip(raw:bytes)->bytes:
+    "The contents of gzip data, its CRC-32 and length checked (zlib in one pass; several members as gzip reads them)."
+    d = zlib.decompressobj(31)
+    data = d.decompress(raw)
+    if not d.eof: raise EOFError('the stream ends before its end marker')
+    return gzip.decompress(raw) if d.unused_data else data
+
 def _open_nifti(path:Path):
     "The image at `path`; a gzip file is decompressed whole first, so a wrong CRC or length is caught."
     raw = path.read_bytes()
     if raw[:2] != b'\x1f\x8b': return nib.load(str(path))
-    try: data = gzip.decompress(raw)
+    try: data = _gunzip(raw)
     except (EOFError, OSError, zlib.error) as e:
         fail(path, f'is corrupt or truncated (gzip: {e})', 'Download or copy the file again.')
     for klass in (nib.Nifti1Image, nib.Nifti2Image):
