@@ -222,7 +222,7 @@ def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->li
     if stale:
         (_, p, why), n = stale[0], len({c for c, _, _ in stale})
         raise MrisegError(f"{p}: {why} ({n} of the {len(refs)} cases have such outputs). "
-                          "Pass overwrite=True to predict them again, or choose another out_dir.")
+                          "Pass overwrite=True to predict them again, or choose another output folder.")
     return todo
 
 

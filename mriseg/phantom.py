@@ -12,7 +12,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates, gaussian_filter, distance_transform_edt, binary_dilation, binary_erosion
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError
-from .io import MODALITIES
+from .io import MODALITIES, writable_dir
 from .datasets import write_case
 
 # %% auto #0
@@ -234,8 +234,7 @@ def _write_phantom(path, i, seed, shape, overwrite):
 def make_phantom_cohort(path,  # folder to write the cases into (created if missing)
                         n:int=40,  # number of cases
                         seed:int=0,  # cohort seed: case i is `make_phantom_case((seed, i), shape)`
-                        shape=(240, 240,
-                               155),  # voxels over the 240 x 240 x 155 mm field of view; (96, 96, 64) is 2.5 mm
+                        shape=(240, 240, 155),  # voxels of the 240 x 240 x 155 mm field of view; (96, 96, 64): 2.5 mm
                         n_workers:int=None,  # processes; None: all cores; 0: in this process
                         overwrite:bool=False  # replace the files of case folders that exist
                        ) -> list:
@@ -245,6 +244,7 @@ def make_phantom_cohort(path,  # folder to write the cases into (created if miss
         raise MrisegError(f"{path}: phantom cohort needs n >= 1 and seed >= 0, got n={n}, seed={seed}.")
     if path.exists() and not path.is_dir():
         raise MrisegError(f"{path}: is a file. Give a folder for the phantom cohort.")
+    writable_dir(path, recursive=True)  # and clear the temporary files of a killed run
     folders = [path/f'BraTS2021_{i:05d}' for i in range(n)]
     taken = [d for d in folders if d.is_dir() and any(d.iterdir())]
     if taken and not overwrite:

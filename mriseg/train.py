@@ -200,7 +200,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     scheme, prep = refs[0].scheme, prep or PrepConfig()
     output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
     split = _split([r.case_id for r in refs], out, s, resume)
-    cache = PrepCache(cache or out/'cache', prep)
+    cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)
     cache.build(refs)
     sets = dict(zip(split.case_id, split['set']))
     pick = lambda name: [cache.get(r) for r in refs if sets[r.case_id] == name]

@@ -278,6 +278,10 @@ def test_temporary_files_of_killed_runs_are_removed(tmp_path, capsys, model):
     stale.write_bytes(b'half a file'); mine.write_text('the user\'s')
     assert cli(capsys, 'predict', model, tmp_path/'ds', '--out', tmp_path/'pred')[0] == 0
     assert not stale.exists() and mine.exists()
+    half = tmp_path/'cohort'/'BraTS2021_00000'/f'.tmp-mriseg-{_HOST}-{dead.pid}-0badc0de-BraTS2021_00000_t1.nii.gz'
+    half.parent.mkdir(parents=True); half.write_bytes(b'half a file')  # a killed `mriseg phantom`
+    rc, _, err = cli(capsys, 'phantom', tmp_path/'cohort', '--n', 1, '--shape', '24x24x16', '--workers', 0)
+    assert rc == 0 and not half.exists(), err
 
 # 17. images whose background is not 0
 def test_nonzero_background_is_refused(tmp_path, capsys, model):
