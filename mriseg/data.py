@@ -32,8 +32,8 @@ def _patients(case_ids, patient_of=None):
     ids = [str(c) for c in case_ids]
     seen = set()
     for c in ids:
-        if c in seen: raise MrisegError(f"case id {c!r} appears twice in the case list; "
-                                        f"each case must be listed once (check for duplicated folders)")
+        if c in seen: raise MrisegError(f"case id {c!r} appears twice in the case list; each case must be listed "
+                                        "once (check for duplicated folders)")
         seen.add(c)
     return ids, [str(patient_of(c)) if patient_of else c for c in ids]
 
@@ -62,7 +62,7 @@ def split_cases(case_ids,  # case ids (`CaseRef.case_id`)
     nt, nv = _count(test_pct, len(order), 'test_pct'), _count(valid_pct, len(order), 'valid_pct')
     if nt + nv >= len(order):
         raise MrisegError(f"split_cases: {len(order)} patient(s) cannot give {nt} test and {nv} validation "
-                          f"patient(s) and still leave one for training; add cases or lower the fractions")
+                          "patient(s) and still leave one for training; add cases or lower the fractions")
     sets = {p: 'test' if i < nt else 'valid' if i < nt+nv else 'train' for i, p in enumerate(order)}
     return _table(ids, pats, sets)
 
@@ -79,8 +79,8 @@ def kfold_split(case_ids,  # case ids
     order = _shuffle(pats, seed)
     nt = _count(test_pct, len(order), 'test_pct')
     if not 2 <= k <= len(order) - nt:
-        raise MrisegError(f"kfold_split: k={k} folds need 2 <= k <= {len(order) - nt}, the number of "
-                          f"patients outside the test set; lower k or add cases")
+        raise MrisegError(f"kfold_split: k={k} folds need 2 <= k <= {len(order) - nt}, the number of patients "
+                          "outside the test set; lower k or add cases")
     if not 0 <= fold < k: raise MrisegError(f"kfold_split: fold must be in 0..{k-1}, got {fold}")
     valid = set(np.array_split(np.array(order[nt:], dtype=object), k)[fold])
     sets = {p: 'test' if i < nt else 'valid' if p in valid else 'train' for i, p in enumerate(order)}
@@ -105,7 +105,7 @@ def load_split(path)->pd.DataFrame:
     except Exception as e: raise MrisegError(f"{path}: not a readable CSV ({e}); write it with save_split") from e
     if list(df.columns) != ['case_id', 'set']:
         raise MrisegError(f"{path}: the columns are {list(df.columns)}, expected ['case_id', 'set']; write it with "
-                          f"save_split")
+                          "save_split")
     return _check_split(df, path)
 
 # %% ../nbs/06_data.ipynb #5320a0f7
@@ -183,11 +183,11 @@ def _check_prepped(p):
     "Raise `MrisegError` when a case cannot give training slices."
     cid = getattr(p, 'case_id', '?')
     if getattr(p, 'regions', None) is None:
-        raise MrisegError(f"case {cid}: has no label (regions is None); slices for training and validation "
-                          f"need labelled cases, so leave this case out or add its segmentation")
+        raise MrisegError(f"case {cid}: has no label (regions is None); slices for training and validation need "
+                          "labelled cases, so leave this case out or add its segmentation")
     if p.image.ndim != 4 or p.regions.ndim != 4 or p.image.shape[1:] != p.regions.shape[1:]:
         raise MrisegError(f"case {cid}: image {tuple(p.image.shape)} and regions {tuple(p.regions.shape)} must be "
-                          f"[C,X,Y,Z] and [R,X,Y,Z] of the same X,Y,Z; preprocess the case again")
+                          "[C,X,Y,Z] and [R,X,Y,Z] of the same X,Y,Z; preprocess the case again")
 
 # %% ../nbs/06_data.ipynb #31e96270
 class SliceDataset:
@@ -212,8 +212,8 @@ class SliceDataset:
         for p in self.prepped:
             if (p.image.shape[0], p.regions.shape[0]) != (p0.image.shape[0], p0.regions.shape[0]):
                 raise MrisegError(f"case {p.case_id}: {p.image.shape[0]} channels and {p.regions.shape[0]} regions, "
-                                  f"but case {p0.case_id} has {p0.image.shape[0]} and {p0.regions.shape[0]}; "
-                                  f"all cases must have the same modalities and label scheme")
+                                  f"but case {p0.case_id} has {p0.image.shape[0]} and {p0.regions.shape[0]}; all "
+                                  "cases must have the same modalities and label scheme")
         store_attr('context,tumour_frac,n_per_epoch,seed,split_idx')
         self.size, self.epoch = tuple(size), 0
         self.index, self.has_tumour = self._index()
@@ -224,8 +224,8 @@ class SliceDataset:
 
     def __repr__(self):
         n, t = len(self.index), self.has_tumour.sum()
-        return (f"SliceDataset({len(self.prepped)} cases, {n} slices ({t} with tumour), "
-                f"{len(self)} per epoch, tumour_frac={self.tumour_frac}, context={self.context}, size={self.size})")
+        return (f"SliceDataset({len(self.prepped)} cases, {n} slices ({t} with tumour), {len(self)} per epoch, "
+                f"tumour_frac={self.tumour_frac}, context={self.context}, size={self.size})")
 
 
 # %% ../nbs/06_data.ipynb #54ae1b06
@@ -238,7 +238,7 @@ def _index(self:SliceDataset):
         zs = np.flatnonzero(_z_flags(p.image) | t)
         idx.append(np.stack([np.full_like(zs, i), zs], 1)); tum.append(t[zs])
     idx = np.concatenate(idx)
-    if not len(idx): raise MrisegError(f"SliceDataset: no slice with brain or tumour in cases "
+    if not len(idx): raise MrisegError("SliceDataset: no slice with brain or tumour in cases "
                                        f"{[p.case_id for p in self.prepped][:5]}; are the images empty?")
     return idx, np.concatenate(tum)
 
@@ -392,8 +392,7 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
     trn = SliceDataset(train, context, tumour_frac, size, n_per_epoch, seed, split_idx=0)
     val = SliceDataset(valid, context, None, size, valid_n, seed=0, split_idx=1)
     if len(trn) < bs: raise MrisegError(f"slice_dataloaders: {len(trn)} training slices per epoch give no full batch "
-                                        f"of {bs}; "
-                                        f"raise n_per_epoch or lower bs")
+                                        f"of {bs}; raise n_per_epoch or lower bs")
     device = default_device() if device is None else torch.device(device)
     dl = dict(bs=bs, num_workers=num_workers, device=device, **kwargs)
     return DataLoaders(SliceDL(trn, shuffle=False, drop_last=True, after_batch=[aug] if aug else None, **dl),

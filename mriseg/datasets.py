@@ -27,9 +27,8 @@ def modality_of(name):
     "mriseg's modality for a channel name a dataset uses (`FLAIR`, `T1w`, `t1gd`, `t2f`, ...)."
     n = re.sub(r'[^a-z0-9]', '', str(name).lower())
     if 'flair' in n or n == 't2f': return 'flair'
-    if n.startswith('t1') and any(k in n[2:] for k in ('gd', 'gad', 'ce', 'c', 'contrast',
-                                                       'post')) and n not in ('t1', 't1w', 't1n'):
-        return 't1ce'
+    contrast = any(k in n[2:] for k in ('gd', 'gad', 'ce', 'c', 'contrast', 'post'))
+    if n.startswith('t1') and contrast and n not in ('t1', 't1w', 't1n'): return 't1ce'
     if n.startswith('t2'): return 't2'
     if n.startswith('t1'): return 't1'
     return None
@@ -41,15 +40,14 @@ _BRATS_FILE = re.compile(r'^(?P<case>.+?)[_-](?P<mod>t1ce|t1n|t1c|t2w|t2f|t1|t2|
 def _brats_case(folder, files, scheme):
     "A `CaseRef` for one BraTS case folder, from its `{mod: path}` files."
     mods = {m.lower() for m in files} - {'seg'}
-    layout = 'brats2023' if mods & {'t1n', 't1c', 't2w',
-                                    't2f'} else ('brats2020' if folder.name.startswith('BraTS20_') else 'brats2021')
+    if mods & {'t1n', 't1c', 't2w', 't2f'}: layout = 'brats2023'
+    else: layout = 'brats2020' if folder.name.startswith('BraTS20_') else 'brats2021'
     names = _BRATS_MODS['brats2023' if layout == 'brats2023' else 'brats2021']
     missing = [m for m in MODALITIES if names[m] not in files]
     if missing:
         sep = '-' if layout == 'brats2023' else '_'
         fail(folder, f"missing modality '{missing[0]}' (expected {folder.name}{sep}{names[missing[0]]}.nii.gz)",
-             'Add the file, or remove the '
-             'incomplete case folder.')
+             'Add the file, or remove the incomplete case folder.')
     return CaseRef(folder.name, [(files[names[m]], None) for m in MODALITIES], files.get('seg'), layout,
                    scheme or _SCHEMES[layout])
 
@@ -74,8 +72,8 @@ def _brats_files(d, fs):
         if not m or f.startswith('.'): continue
         k = m['mod'].lower()
         if k in files:
-            fail(d, f"holds two files for '{k}': {files[k].name} and {f}", 'Keep the right one and move the other out '
-                 'of the dataset.')
+            fail(d, f"holds two files for '{k}': {files[k].name} and {f}", 'Keep the right one and move the other '
+                 'out of the dataset.')
         files[k] = d/f
     if files and 'seg' not in files:  # a mask under another name, as BraTS20_Training_355's W39_1998.09.19_Segm.nii
         other = [d/f for f in fs if _NII.search(f) and not _BRATS_FILE.match(f) and 'seg' in f.lower()
@@ -153,8 +151,8 @@ def _unique_ids(refs, root):
     for r in refs:
         if r.case_id in seen:
             fail(root, f'case id {r.case_id} is used twice, by {_where(seen[r.case_id])} and {_where(r)}',
-                  'Outputs are named by case id, so one would replace the other: rename one case, or read the two '
-                  'folders as separate datasets.')
+                 'Outputs are named by case id, so one would replace the other: rename one case, or read the two '
+                 'folders as separate datasets.')
         seen[r.case_id] = r
     return refs
 

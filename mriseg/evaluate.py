@@ -66,8 +66,8 @@ def _check_inputs(pred_dir, refs, missing):
     "Prediction path (or None) per case id; raise for an unlabelled case and, unless `missing='empty'`, a missing one."
     if missing not in ('error', 'empty'): raise MrisegError(f"missing={missing!r}: use 'error' or 'empty'.")
     if not pred_dir.is_dir():
-        raise MrisegError(f"{pred_dir}: prediction folder does not exist. Give the folder that holds <case_id>.nii.gz "
-                          f"files.")
+        raise MrisegError(f"{pred_dir}: prediction folder does not exist. Give the folder that holds "
+                          "<case_id>.nii.gz files.")
     unlabelled = [r for r in refs if r.label is None]
     if unlabelled:
         raise MrisegError(f"case {unlabelled[0].case_id} ({unlabelled[0].images[0][0]}): has no ground-truth mask "
@@ -76,8 +76,8 @@ def _check_inputs(pred_dir, refs, missing):
     lost = [c for c, p in paths.items() if p is None]
     if lost and missing == 'error':
         raise MrisegError(f"{pred_dir/(lost[0] + '.nii.gz')}: no prediction for case {lost[0]} ({len(lost)} of "
-                          f"{len(refs)} cases have none). "
-                          "Predict every case, or pass missing='empty' to score missing ones as empty predictions.")
+                          f"{len(refs)} cases have none). Predict every case, or pass missing='empty' to score "
+                          "missing ones as empty predictions.")
     return paths
 
 # %% ../nbs/12_evaluate.ipynb #39b84548
@@ -175,7 +175,7 @@ def _say_models(per_case):
     ids = sorted(set(per_case.model) - {''})
     if len(ids) > 1:
         print(f"the predictions come from {len(ids)} different models: {', '.join(ids)} (the model column of "
-              f"per_case.csv)")
+              "per_case.csv)")
 
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
@@ -190,7 +190,7 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
     held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
     if held and not overwrite:
         raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or "
-                          f"choose another folder.")
+                          "choose another folder.")
     refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
     if out is not None: output_folder(out, refs)
     paths, rows = _check_inputs(pred_dir, refs, missing), []

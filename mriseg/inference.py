@@ -34,17 +34,17 @@ def model_settings(config:dict, # a model's config, as `load_model` returns it
         regions = list(config.get('regions') or m.get('regions') or ())
     except (TypeError, ValueError) as e:
         raise MrisegError(f"{source}: cannot read the inference settings ({e}). Save models with save_model and the "
-                          f"trainer's config.") from None
+                          "trainer's config.") from None
     if context < 1 or context % 2 == 0:
         raise MrisegError(f"{source}: context={context}, expected an odd number of slices per modality (1 for 2D, 3, "
-                          f"5, ...)")
+                          "5, ...)")
     if len(size) != 2 or min(size) < 1:
         raise MrisegError(f"{source}: slice_size={size}, expected (H, W); record the size the model was trained at")
     if not regions: raise MrisegError(f"{source}: no regions; record the names of the model's output channels")
     mods = config.get('modalities')
     if mods is not None and list(mods) != MODALITIES:
         raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in "
-                          f"that order")
+                          "that order")
     n_in = m.get('n_in')
     if n_in is not None and n_in != len(MODALITIES) * context:
         raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
@@ -76,7 +76,7 @@ def _check_out(out:torch.Tensor, x:torch.Tensor, n_out:int):
     if out.ndim != 4 or out.shape[0] != x.shape[0] or out.shape[1] != n_out or out.shape[2:] != x.shape[2:]:
         raise MrisegError(f"the network returned {tuple(out.shape)} for input {tuple(x.shape)}; expected "
                           f"{(x.shape[0], n_out, *x.shape[2:])}, one logit per region. Check that model and config "
-                          f"belong together.")
+                          "belong together.")
 
 # %% ../nbs/11_inference.ipynb #e8569633
 def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H, W]
@@ -132,10 +132,9 @@ def _scheme(case:Case, regions:list):
     "The case's label scheme, checked against the model's regions."
     if case.scheme.region_names != list(regions):
         raise MrisegError(f"case {case.case_id}: the model predicts regions {list(regions)}, but the case's label "
-                          f"scheme "
-                          f"'{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this kind of "
-                          "data, or read the cases with the model's scheme (find_cases(..., scheme=MODEL/model.json); "
-                          "mriseg predict --scheme MODEL/model.json).")
+                          f"scheme '{case.scheme.name}' has {case.scheme.region_names}. Use a model trained on this "
+                          "kind of data, or read the cases with the model's scheme (find_cases(..., "
+                          "scheme=MODEL/model.json); mriseg predict --scheme MODEL/model.json).")
     return case.scheme
 
 # %% ../nbs/11_inference.ipynb #e2d23926
@@ -221,8 +220,8 @@ def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->li
         stale += [(ref.case_id, p, why) for p in ([] if overwrite else have) if (why := _why_not_ours(p, made_by))]
     if stale:
         (_, p, why), n = stale[0], len({c for c, _, _ in stale})
-        raise MrisegError(f"{p}: {why} ({n} of the {len(refs)} cases have such outputs). "
-                          "Pass overwrite=True to predict them again, or choose another output folder.")
+        raise MrisegError(f"{p}: {why} ({n} of the {len(refs)} cases have such outputs). Pass overwrite=True to "
+                          "predict them again, or choose another output folder.")
     return todo
 
 
@@ -258,6 +257,6 @@ def predict_cases(model, # a folder written by `save_model`, or a (model, config
         save_labels(res[0] if save_probs else res, case, out_dir/f'{ref.case_id}.nii.gz', made_by)
     if len(todo) < len(refs):
         print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these "
-              f"settings")
+              "settings")
     return [out_dir/f'{r.case_id}.nii.gz' for r in refs]
 

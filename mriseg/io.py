@@ -97,7 +97,7 @@ def save_nifti(arr, affine, path, header=None):
     else:
         if not np.allclose(header.get_best_affine(), affine, atol=1e-4):
             raise MrisegError(f"{path}: the affine given differs from the header's; pass the header of the image it "
-                              f"belongs to.")
+                              "belongs to.")
         img = (nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image)(arr, None, header=header)
         img.header.set_slope_inter(*header.get_slope_inter())  # the header's scaling: `arr` holds the stored values
     img.set_data_dtype(arr.dtype)
@@ -233,8 +233,7 @@ def _read_images(ref):
         if idx is not None:
             if arr.shape[3] <= idx:
                 fail(path, f'has {arr.shape[3]} volumes, expected at least {idx+1} (one per modality)',
-                     'Give a 4D file with all '
-                     'four modalities.')
+                     'Give a 4D file with all four modalities.')
             arr = arr[..., idx]
         if first is None: first = (path, arr.shape, img.affine, img)
         else: check_grid(path, arr.shape, img.affine, Path(first[0]).name, first[1], first[2], f'modality {mod}')
@@ -251,7 +250,7 @@ def load_case(ref) -> Case:
     "Load a `CaseRef` as a `Case` in canonical RAS, checking every file (`datasets.load_case` reads folders too)."
     if not isinstance(ref, CaseRef):
         raise MrisegError(f"{ref}: mriseg.io.load_case takes a CaseRef; to read a case folder, use "
-                          f"mriseg.datasets.load_case.")
+                          "mriseg.datasets.load_case.")
     image, (path, shape, affine, img) = _read_images(ref)
     label = _read_label(ref, (path, shape, affine)) if ref.label else None
     geom = Geometry(tuple(shape), affine, img.header.copy(), io_orientation(affine))
@@ -299,8 +298,8 @@ def save_labels(labels, # canonical labels [X,Y,Z]
     "Write canonical `labels` [X,Y,Z] as NIfTI in `like`'s original space and label convention."
     labels = np.asarray(labels)
     if labels.shape != like.image.shape[1:]:
-        raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has {like.image.shape[1:]}. "
-                          f"Predict on the loaded case's grid.")
+        raise MrisegError(f"{path}: labels have shape {labels.shape}, case {like.case_id} has "
+                          f"{like.image.shape[1:]}. Predict on the loaded case's grid.")
     inv = like.scheme.file_values
     out = label_lut(inv)[like.geometry.to_original(labels).astype(np.int64)]
     hdr = mask_header(like.geometry.header, list(inv.values()), made_by)

@@ -99,8 +99,8 @@ def file_labels(arr, # integer array as read from a label file
     vals = _label_values(arr)
     bad = sorted(set(vals) - set(raw))
     if bad: fail(path, f"holds label values {bad} outside the '{scheme.name}' convention {sorted(raw)}",
-                  f"{_other_fits(vals, scheme)}Check the dataset layout, or pass scheme=FILE.json that declares these "
-                  f"labels (see load_scheme).")
+                  f"{_other_fits(vals, scheme)}Check the dataset layout, or pass scheme=FILE.json that declares "
+                  "these labels (see load_scheme).")
     return label_lut(raw)[arr]
 
 
@@ -117,10 +117,9 @@ def check_labels(x,       # canonical label array [X,Y,Z]
         x = x.astype(np.int64)
     if x.dtype.kind not in 'uib': raise MrisegError(f"{what} has dtype {x.dtype}: give integer labels.")
     bad = sorted(set(_label_values(x)) - set(scheme.labels))
-    if bad: raise MrisegError(f"{what} holds label values {bad} outside the canonical labels {scheme.labels} of scheme "
-                              f"'{scheme.name}'. "
-                              "Map a file's own values to canonical labels first (load_prediction does), or give the "
-                              "right scheme.")
+    if bad: raise MrisegError(f"{what} holds label values {bad} outside the canonical labels {scheme.labels} of "
+                              f"scheme '{scheme.name}'. Map a file's own values to canonical labels first "
+                              "(load_prediction does), or give the right scheme.")
     return x
 
 # %% ../nbs/00_labels.ipynb #13d43a57
@@ -150,15 +149,15 @@ def scheme_from_labels(labels:dict, path='dataset.json'):
     "A `LabelScheme` from a dataset.json `labels` entry (v1 `{value: name}` or v2 `{name: value}`)."
     pairs = [(int(k), v) if str(k).isdigit() else (v, k) for k, v in labels.items()]
     if any(not isinstance(v, int) for v, _ in pairs):
-        raise MrisegError(f"{path}: region-based labels {labels} are not supported. Give the labels as one value each, "
-                          f"or pass scheme=FILE.json that declares them (see load_scheme).")
+        raise MrisegError(f"{path}: region-based labels {labels} are not supported. Give the labels as one value "
+                          "each, or pass scheme=FILE.json that declares them (see load_scheme).")
     canon = {v: _tumour_label(n) for v, n in pairs}
     if all(c is not None for c in canon.values()) and len(set(canon.values())) == len(canon) > 2:
         return LabelScheme(Path(path).parent.name or 'dataset', {'WT': (1, 2, 4), 'TC': (1, 4), 'ET': (4,)}, canon)
     fg = [v for v, n in pairs if v != 0]
     if len(fg) == 1: return LabelScheme('lesion', {'lesion': (1,)}, {0: 0, fg[0]: 1})
     raise MrisegError(f"{path}: cannot tell tumour regions from labels {labels}. Pass scheme=FILE.json that declares "
-                      f"them (see load_scheme), or a LabelScheme(name, regions, raw) to find_cases.")
+                      "them (see load_scheme), or a LabelScheme(name, regions, raw) to find_cases.")
 
 # %% ../nbs/00_labels.ipynb #0c1cace7
 SCHEMES = {'brats': BRATS, 'brats2023': BRATS2023, 'msd': MSD_BRAIN}

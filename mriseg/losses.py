@@ -20,9 +20,8 @@ def _plain(x:Tensor)->Tensor:
 def _check_shapes(logits:Tensor, targ:Tensor):
     "Raise `MrisegError` unless `logits` and `targ` are both [B,R,...] of the same shape"
     if logits.shape != targ.shape or logits.ndim < 3:
-        raise MrisegError(f"loss: logits {tuple(logits.shape)} and targets {tuple(targ.shape)} "
-                          "must both be [B,R,H,W] (one 0/1 channel per region); "
-                          "build targets with `mriseg.datasets.regions`")
+        raise MrisegError(f"loss: logits {tuple(logits.shape)} and targets {tuple(targ.shape)} must both be "
+                          "[B,R,H,W] (one 0/1 channel per region); build targets with `mriseg.datasets.regions`")
 
 # %% ../nbs/07_losses.ipynb #a350693e
 def soft_dice(logits:Tensor, # raw scores [B,R,...], one channel per region
@@ -68,8 +67,8 @@ class DiceBCELoss(nn.Module):
         if self.region_weights is None: return x.mean(-1)
         w = self.region_weights.to(x.device)
         if len(w) != x.shape[-1]:
-            raise MrisegError(f"DiceBCELoss: {len(w)} region_weights for {x.shape[-1]} regions; "
-                              "give one weight per model output channel")
+            raise MrisegError(f"DiceBCELoss: {len(w)} region_weights for {x.shape[-1]} regions; give one weight per "
+                              "model output channel")
         return (x*w).sum(-1) / w.sum()
 
     def activation(self, x:Tensor)->Tensor:
@@ -88,6 +87,6 @@ def _region_weights(w)->Tensor:
     "`w` as a float tensor, checked: 1-D, non-negative, not all zero"
     w = torch.as_tensor(w, dtype=torch.float32)
     if w.ndim != 1 or len(w) == 0 or (w < 0).any() or w.sum() <= 0:
-        raise MrisegError(f"DiceBCELoss: region_weights={w.tolist()} must be a list of "
-                          "non-negative numbers, one per region, not all zero")
+        raise MrisegError(f"DiceBCELoss: region_weights={w.tolist()} must be a list of non-negative numbers, one per "
+                          "region, not all zero")
     return w

@@ -24,7 +24,7 @@ def _as_mask(x, what):
     if not ((x == 0) | (x == 1)).all():
         raise MrisegError(f"{what}: a mask must hold only 0 and 1 (or True/False), got values such as "
                           f"{x[(x != 0) & (x != 1)].flat[0]!r}; threshold probabilities or split labels into regions "
-                          f"first")
+                          "first")
     return x != 0
 
 def _masks(pred, targ):
@@ -33,8 +33,8 @@ def _masks(pred, targ):
     if p.shape != t.shape:
         raise MrisegError(f"pred has shape {p.shape} but targ has shape {t.shape}: pass two masks of the same volume")
     if p.ndim not in (2, 3):
-        raise MrisegError(f"masks must be 2D or 3D, got shape {p.shape}: pass one region at a time "
-                          f"(region_metrics takes [R,X,Y,Z])")
+        raise MrisegError(f"masks must be 2D or 3D, got shape {p.shape}: pass one region at a time (region_metrics "
+                          "takes [R,X,Y,Z])")
     return p, t
 
 def _spacing(spacing, ndim):
@@ -125,8 +125,8 @@ def region_metrics(pred_regions,  # bool [R,X,Y,Z] (or [R,H,W]) predicted region
     "Dice, IoU, HD95, ASSD (mm) and volumes (voxels, mL) of each region, as a list of dicts."
     P, T = _as_mask(pred_regions, 'pred_regions'), _as_mask(targ_regions, 'targ_regions')
     if P.shape != T.shape or P.ndim not in (3, 4) or len(P) != len(names):
-        raise MrisegError(f"pred_regions {P.shape} and targ_regions {T.shape} must both be [R,X,Y,Z] "
-                          f"(or [R,H,W]) with R = {len(names)} regions {tuple(names)}")
+        raise MrisegError(f"pred_regions {P.shape} and targ_regions {T.shape} must both be [R,X,Y,Z] (or [R,H,W]) "
+                          f"with R = {len(names)} regions {tuple(names)}")
     return [_region_row(n, p, t, spacing) for n, p, t in zip(names, P, T)]
 
 # %% ../nbs/08_metrics.ipynb #86be4771

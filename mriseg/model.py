@@ -41,8 +41,8 @@ def _check_cached(arch:str):
     p = pretrained_path(arch)
     if not p.is_file():
         url = tvm.get_model_weights(_arch(arch)).DEFAULT.url
-        raise MrisegError(f"{p}: ImageNet weights for {arch} are not in the torch hub cache and mriseg "
-                          f"never downloads them. Put {url} there, or use pretrained=False")
+        raise MrisegError(f"{p}: ImageNet weights for {arch} are not in the torch hub cache and mriseg never "
+                          f"downloads them. Put {url} there, or use pretrained=False")
 
 # %% ../nbs/09_model.ipynb #4d9a86d4
 @delegates(create_unet_model, but=['weights', 'cut'])
@@ -88,8 +88,8 @@ def get_device(device=None)->torch.device:
     if d.type == 'cuda':
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n == 0:
-            raise MrisegError(f"device={str(device)!r}: no CUDA GPU is visible here. Use device='cpu', or run where a "
-                              f"GPU is.")
+            raise MrisegError(f"device={str(device)!r}: no CUDA GPU is visible here. Use device='cpu', or run where "
+                              "a GPU is.")
         if d.index is not None and d.index >= n:
             raise MrisegError(f"device={str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}.")
     elif d.type == 'mps' and not torch.backends.mps.is_available():
@@ -115,8 +115,8 @@ def _model_json(model:nn.Module, config:dict)->dict:
     cfg = {k: v for k, v in (config or {}).items() if k not in _RESERVED}
     spec, given = getattr(model, 'create_args', None), cfg.pop('model', None)
     if spec is None and given is None:
-        raise MrisegError("save_model: this model was not built by create_model, so model.json can't say how "
-                          "to rebuild it; build it with create_model, or pass config['model'] with its arguments")
+        raise MrisegError("save_model: this model was not built by create_model, so model.json can't say how to "
+                          "rebuild it; build it with create_model, or pass config['model'] with its arguments")
     same = lambda a, b: json.dumps(a, default=_to_json, sort_keys=True) == json.dumps(b, default=_to_json,
                                                                                      sort_keys=True)
     if spec is not None and given is not None and not same(given, spec):
@@ -127,8 +127,8 @@ def _model_json(model:nn.Module, config:dict)->dict:
         try: meta[k] = json.loads(json.dumps(v, default=_to_json))
         except (TypeError, ValueError) as e:
             what = "the model's create_args" if k == 'model' else f"config[{k!r}]"
-            raise MrisegError(f"save_model: {what} can't be written to model.json ({e}); "
-                              "use names, numbers, lists and dicts") from None
+            raise MrisegError(f"save_model: {what} can't be written to model.json ({e}); use names, numbers, lists "
+                              "and dicts") from None
     return meta
 
 def _sha256(path:Path)->str:
@@ -157,18 +157,18 @@ def save_model(model:nn.Module, # built by `create_model`
 def _read_config(path:Path)->dict:
     "model.json at `path`, checked"
     if not path.is_file():
-        raise MrisegError(f"{path}: not found. A saved mriseg model is a folder holding model.json and "
-                          "model.pth, as written by save_model")
+        raise MrisegError(f"{path}: not found. A saved mriseg model is a folder holding model.json and model.pth, as "
+                          "written by save_model")
     try: cfg = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise MrisegError(f"{path}: not valid JSON ({e}); restore it from the saved model folder") from None
     if not isinstance(cfg, dict) or cfg.get('format') != 'mriseg-model' or not isinstance(cfg.get('model'), dict):
-        raise MrisegError(f"{path}: not an mriseg model.json (needs format 'mriseg-model' and a 'model' entry); "
-                          "save models with save_model")
+        raise MrisegError(f"{path}: not an mriseg model.json (needs format 'mriseg-model' and a 'model' entry); save "
+                          "models with save_model")
     v = cfg.get('format_version', 1)
     if isinstance(v, bool) or not isinstance(v, int):
         raise MrisegError(f"{path}: format_version is {v!r}, not a whole number; restore model.json from the saved "
-                          f"model folder")
+                          "model folder")
     if v > 1:
         raise MrisegError(f"{path}: written by a newer mriseg ({cfg.get('mriseg_version')}); upgrade mriseg")
     return cfg
@@ -191,16 +191,15 @@ def _read_weights(path:Path, sha:str|None)->dict:
     "The state_dict in `path`, loaded without unpickling code"
     if not path.is_file(): raise MrisegError(f"{path}: not found; it must sit next to model.json")
     if sha is not None and _sha256(path) != sha:
-        raise MrisegError(f"{path}: checksum differs from the one in model.json, so the two files come "
-                          "from different saves; copy both files of one save_model together")
+        raise MrisegError(f"{path}: checksum differs from the one in model.json, so the two files come from "
+                          "different saves; copy both files of one save_model together")
     if (head := _kind(path)) is not None:
         raise MrisegError(f"{path}: not a PyTorch weights file (it starts with {head}); give the model.pth that "
-                          f"save_model wrote")
+                          "save_model wrote")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise MrisegError(f"{path}: refused: it holds {_refusal(e)}, not only tensors, and unpickling it could run "
-                          f"code. "
-                          "mriseg will not load it. Use weights written by mriseg's save_model") from None
+                          "code. mriseg will not load it. Use weights written by mriseg's save_model") from None
     except Exception as e:
         raise MrisegError(f"{path}: not a readable PyTorch file, truncated or corrupt? "
                           f"({type(e).__name__}: {e})") from None

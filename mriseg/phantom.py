@@ -201,7 +201,7 @@ def _check_shape(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
         raise MrisegError(f"phantom shape {shape}: give three sizes of at least 16 voxels, e.g. (240, 240, 155) for "
-                          f"BraTS's 1 mm grid or (96, 96, 64).")
+                          "BraTS's 1 mm grid or (96, 96, 64).")
     return shape
 
 def _make_case(seed, shape):
@@ -249,7 +249,7 @@ def make_phantom_cohort(path,  # folder to write the cases into (created if miss
     taken = [d for d in folders if d.is_dir() and any(d.iterdir())]
     if taken and not overwrite:
         raise MrisegError(f"{taken[0]}: already exists ({len(taken)} of the {n} case folders hold files). Choose an "
-                          f"empty folder, or pass overwrite=True to replace them.")
+                          "empty folder, or pass overwrite=True to replace them.")
     n_workers = min(_cores(), n) if n_workers is None else min(n_workers, n)
     if n_workers <= 1: return [_write_phantom(path, i, seed, shape, overwrite) for i in progress_bar(range(n))]
     mni_anatomy()  # loaded once here; forked workers inherit it

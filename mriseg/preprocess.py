@@ -60,8 +60,8 @@ class PrepConfig:
     def from_dict(cls, d:dict)->PrepConfig:
         "The config that `to_dict` wrote (for example, read back from `model.json`)."
         unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise MrisegError(f"PrepConfig: unknown setting(s) {sorted(unknown)}; "
-                                      f"expected some of {[f.name for f in fields(cls)]}")
+        if unknown: raise MrisegError(f"PrepConfig: unknown setting(s) {sorted(unknown)}; expected some of "
+                                      f"{[f.name for f in fields(cls)]}")
         return cls(**d)
 
 # %% ../nbs/03_preprocess.ipynb #77802475
@@ -98,13 +98,11 @@ def check_background(image:np.ndarray,  # [C,X,Y,Z] raw intensities
         vals, counts = np.unique(b, return_counts=True)
         mode, share = vals[counts.argmax()], counts.max() / b.size
         src = sources[c] if sources is not None else f'channel {c}'
-        raise MrisegError(f"{src}: the background is not 0: {(b == 0).mean():.0%} of the voxels on the volume's border "
-                          f"are 0, "
-                          f"the most common value there is {mode:g} ({share:.0%}). mriseg takes the non-zero voxels as "
-                          f"the brain. "
-                          "Give skull-stripped images with background 0, as BraTS delivers them (skull-strip them, "
-                          "e.g. with HD-BET or "
-                          "SynthStrip, or set the background to 0).")
+        raise MrisegError(f"{src}: the background is not 0: {(b == 0).mean():.0%} of the voxels on the volume's "
+                          f"border are 0, the most common value there is {mode:g} ({share:.0%}). mriseg takes the "
+                          "non-zero voxels as the brain. Give skull-stripped images with background 0, as BraTS "
+                          "delivers them (skull-strip them, e.g. with HD-BET or SynthStrip, or set the background "
+                          "to 0).")
 
 
 # %% ../nbs/03_preprocess.ipynb #febe8010
@@ -123,8 +121,8 @@ def uncrop(arr:np.ndarray,  # [..., x, y, z], cropped with `crop`
     "Put a cropped array back into a volume of `shape`, filling the rest with `fill`."
     want = tuple(b - a for a, b in crop)
     if tuple(arr.shape[-3:]) != want:
-        raise MrisegError(f"uncrop: array has spatial shape {tuple(arr.shape[-3:])} but the crop box "
-                          f"{crop} is {want}; pass the box the array was cropped with")
+        raise MrisegError(f"uncrop: array has spatial shape {tuple(arr.shape[-3:])} but the crop box {crop} is "
+                          f"{want}; pass the box the array was cropped with")
     if any(a < 0 or b > n for (a, b), n in zip(crop, shape)):
         raise MrisegError(f"uncrop: crop box {crop} does not fit in the volume shape {tuple(shape)}")
     out = np.full((*arr.shape[:-3], *shape), fill, dtype=arr.dtype)
@@ -163,8 +161,8 @@ class Prepped:
 
     def __repr__(self):
         r = 'none' if self.regions is None else f"{self.region_names} {tuple(self.regions.shape)}"
-        return (f"Prepped({self.case_id!r}, image {tuple(self.image.shape)} {self.image.dtype}, regions {r}, "
-                f"crop {self.crop} of {self.shape})")
+        return (f"Prepped({self.case_id!r}, image {tuple(self.image.shape)} {self.image.dtype}, regions {r}, crop "
+                f"{self.crop} of {self.shape})")
 
 # %% ../nbs/03_preprocess.ipynb #0c7abf5a
 def _sources(case:Case):
@@ -181,14 +179,14 @@ def preprocess_case(case:Case,  # a loaded case
     mask = brain_mask(case.image)
     if not mask.any():
         src = ', '.join(str(p) for p in case.ref.files) if case.ref else 'no files'
-        raise MrisegError(f"case {case.case_id} ({src}): every modality is 0 in every voxel, so there is no "
-                          f"brain to crop to. Check that the files hold the images, not empty volumes.")
+        raise MrisegError(f"case {case.case_id} ({src}): every modality is 0 in every voxel, so there is no brain to "
+                          "crop to. Check that the files hold the images, not empty volumes.")
     keep = mask if case.label is None else mask | (case.label > 0)
     box = brain_bbox(keep, cfg.margin)
     img = normalise(crop(case.image, box), crop(mask, box), cfg).astype(cfg.dtype)
     if not np.isfinite(img).all():
-        raise MrisegError(f"case {case.case_id}: intensities overflow {cfg.dtype} (max {np.abs(case.image).max():g}). "
-                          f"Use PrepConfig(zscore=True) or dtype='float32'.")
+        raise MrisegError(f"case {case.case_id}: intensities overflow {cfg.dtype} (max "
+                          f"{np.abs(case.image).max():g}). Use PrepConfig(zscore=True) or dtype='float32'.")
     regs = None
     if case.label is not None: regs = regions(crop(case.label, box), case.scheme).astype(np.uint8)
     return Prepped(case.case_id, img, regs, tuple(float(s) for s in case.spacing), box,
@@ -207,8 +205,8 @@ def _source_key(ref:CaseRef)->dict:
     for f in ref.files:
         try: st = os.stat(f)
         except FileNotFoundError:
-            raise MrisegError(f"{f}: file not found (case {ref.case_id}). Check the dataset folder, "
-                              f"or find the cases again with find_cases.") from None
+            raise MrisegError(f"{f}: file not found (case {ref.case_id}). Check the dataset folder, or find the "
+                              "cases again with find_cases.") from None
         files.append([str(Path(f).absolute()), st.st_size, st.st_mtime_ns])
     return {'case_id': ref.case_id, 'files': files, 'scheme': ref.scheme.to_dict() if ref.label else None}
 

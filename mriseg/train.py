@@ -83,7 +83,7 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
     s['size'] = tuple(int(v) for v in s['size'])
     if any(v % 32 for v in s['size']):
         raise MrisegError(f"slice size {s['size']}: each side must be a multiple of 32 (the U-Net halves it five "
-                          f"times).")
+                          "times).")
     return s
 
 
@@ -152,11 +152,11 @@ def _labelled_refs(data, scheme=None):
     refs = [r for r in find_cases(data, scheme) if r.label is not None]
     if len(refs) < 3:
         raise MrisegError(f"{data}: {len(refs)} cases with masks; training needs at least 3 (train, valid, test). "
-                          f"Point it at a labelled dataset.")
+                          "Point it at a labelled dataset.")
     schemes = {r.scheme.name for r in refs}
     if len(schemes) > 1:
         raise MrisegError(f"{data}: cases use different label schemes {sorted(schemes)}. Train on one dataset at a "
-                          f"time.")
+                          "time.")
     return refs
 
 def _check_out(out:Path, resume:bool):
@@ -164,16 +164,16 @@ def _check_out(out:Path, resume:bool):
     if resume and not (out/'checkpoint.pth').exists():
         raise MrisegError(f"{out}: no checkpoint.pth to resume from. Start a new run without --resume.")
     if done and not resume:
-        raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or choose "
-                          f"another folder.")
+        raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or "
+                          "choose another folder.")
 
 def _split(ids, out, s, resume):
     path = out/'split.csv'
     if resume and path.exists():
         split = load_split(path)
         if set(split.case_id) != set(ids):
-            raise MrisegError(f"{path}: its cases differ from the dataset's. Resume with the same data, or start a new "
-                              f"run.")
+            raise MrisegError(f"{path}: its cases differ from the dataset's. Resume with the same data, or start a "
+                              "new run.")
         return split
     split = split_cases(ids, s['valid_pct'], s['test_pct'], s['seed'])
     save_split(split, path)
@@ -229,9 +229,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     best = out/'model'/'model.pth'
     if not best.exists():
         raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was "
-                          f"never a number, "
-                          f"or the model folder was removed). See {out/'history.csv'}; a lower lr, or checking the "
-                          f"masks, may help.")
+                          f"never a number, or the model folder was removed). See {out/'history.csv'}; a lower lr, "
+                          "or checking the masks, may help.")
     learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
@@ -259,6 +258,6 @@ def run_cases(run, data, which='test', scheme=None) -> list:
     ids = set(split.case_id[split['set'] == which])
     refs = [r for r in find_cases(data, scheme) if r.case_id in ids]
     if len(refs) != len(ids):
-        raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset the "
-                          f"run was trained on.")
+        raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset "
+                          "the run was trained on.")
     return refs

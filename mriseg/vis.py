@@ -92,7 +92,7 @@ def _as_regions(x, scheme, shape, what):
     x = np.asarray(x)
     if x.shape[-3:] != tuple(shape) or x.ndim not in (3, 4):
         raise MrisegError(f"{what} has shape {x.shape}, the image is {tuple(shape)}: give labels [X,Y,Z] or region "
-                          f"masks [R,X,Y,Z] on the image's grid.")
+                          "masks [R,X,Y,Z] on the image's grid.")
     if x.ndim == 4:
         if len(x) != len(scheme.regions):
             raise MrisegError(f"{what} has {len(x)} region masks, scheme '{scheme.name}' has {len(scheme.regions)} "

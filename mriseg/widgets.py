@@ -84,7 +84,7 @@ class SliceViewer:
         if isinstance(pred, (str, Path)):
             if not isinstance(case, Case):
                 raise MrisegError(f"{pred}: a prediction file needs the loaded Case it belongs to; give "
-                                  f"SliceViewer(load_case(...), pred=...).")
+                                  "SliceViewer(load_case(...), pred=...).")
             pred = load_prediction(pred, case)
         self.view = v = CaseView(case, label, pred, scheme, spacing)
         v.channels(modality)
@@ -93,8 +93,8 @@ class SliceViewer:
         axis = AXES_NAMES[axis_number(axis)]
         n = v.image.shape[1 + axis_number(axis)]
         if index is not None and not (isinstance(index, (int, np.integer)) and 0 <= index < n):
-            raise MrisegError(f"SliceViewer: index={index!r} is not a {axis} slice of this case; give 0 to {n - 1}, or "
-                              f"None for the slice with the most tumour.")
+            raise MrisegError(f"SliceViewer: index={index!r} is not a {axis} slice of this case; give 0 to {n - 1}, "
+                              "or None for the slice with the most tumour.")
         self.controls = c = _controls(v, axis, modality, alpha, pred_alpha, index)
         self.image_w = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
         self.widget = W.VBox([W.HBox([c['axis'], c['modality']]), W.HBox([c['slice'], c['best']]),
