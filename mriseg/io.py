@@ -26,12 +26,16 @@ _HOST = re.sub(r'[^A-Za-z0-9.]', '', socket.gethostname())[:32] or 'host'
 _TMP = re.compile(r'^\.tmp-mriseg-(?P<host>[A-Za-z0-9.]+)-(?P<pid>\d+)-[0-9a-f]{8}-.')
 _TMP_OLD = re.compile(r'^\.tmp-[0-9a-f]{8}-.')  # the names of mriseg 0.1.0 and earlier
 
+def _tmp_name(folder:Path, name:str)->Path:
+    "A temporary file name in `folder` that says it is mriseg's, and which process on which machine made it."
+    return folder/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{name}'
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path next to `path`; rename it to `path` on success, delete it on error."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}'
+    tmp = _tmp_name(path.parent, path.name)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -76,7 +80,7 @@ def writable_dir(path, # a folder a command will write into; made if missing
     made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-probe'
+        probe = _tmp_name(path, 'probe')
         probe.write_bytes(b''); probe.unlink()
     except OSError as e:
         fail(path, f'cannot be written ({e.strerror or e})',
