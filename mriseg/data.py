@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_data.ipynb #405c3ef0
 from __future__ import annotations
-import math
+import dataclasses, math
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,8 @@ from .io import MODALITIES, atomic_path
 from .vis import show_slices
 
 # %% auto #0
-__all__ = ['split_cases', 'kfold_split', 'save_split', 'load_split', 'pad_crop', 'get_slice', 'volume_slices', 'SliceDataset',
-           'SegAugment', 'SliceDL', 'slice_dataloaders']
+__all__ = ['SLICE_AXES', 'split_cases', 'kfold_split', 'save_split', 'load_split', 'axis_view', 'axis_unview', 'pad_crop',
+           'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL', 'slice_dataloaders']
 
 # %% ../nbs/06_data.ipynb #4073646c
 def _patients(case_ids, patient_of=None):
@@ -117,6 +118,25 @@ def _check_split(df, where):
     if dup: raise MrisegError(f"{where}: case(s) {dup[:5]} listed more than once; each case belongs to one set")
     return df
 
+# %% ../nbs/06_data.ipynb #5a74d499
+SLICE_AXES = {'axial': (0, 1, 2), 'coronal': (0, 2, 1), 'sagittal': (1, 2, 0)}  # spatial axes as (height, width, slice)
+
+def _order(ndim, axis):
+    if axis not in SLICE_AXES: raise MrisegError(f"axis={axis!r}: use one of {', '.join(SLICE_AXES)}")
+    return tuple(range(ndim - 3)) + tuple(ndim - 3 + a for a in SLICE_AXES[axis])
+
+def axis_view(arr,  # numpy array or tensor [..., X, Y, Z] in canonical RAS
+              axis:str='axial',  # 'axial', 'coronal' or 'sagittal'
+             ):  # the same data, slices along `axis` on the last axis
+    "`arr` with its spatial axes reordered so that slices along `axis` are its last axis."
+    o = _order(arr.ndim, axis)
+    return arr.permute(o) if isinstance(arr, torch.Tensor) else np.transpose(arr, o)
+
+def axis_unview(arr, axis:str='axial'):
+    "Undo `axis_view`."
+    o = np.argsort(_order(arr.ndim, axis)).tolist()
+    return arr.permute(o) if isinstance(arr, torch.Tensor) else np.transpose(arr, o)
+
 # %% ../nbs/06_data.ipynb #f562bdbf
 def _centre(n, m):
     "Source and destination slices that centre a length-`n` axis in a length-`m` one."
@@ -175,6 +195,12 @@ def _z_flags(a)->np.ndarray:
     if a.dtype.kind == 'f': a = a.view(f'u{a.itemsize}') << 1  # compare bits, sign bit dropped: fast on float16
     return a.max(axis=tuple(range(a.ndim - 1))) > 0  # any memory order, no reshaping copy
 
+def _along(p, axis):
+    "`p` with its image and regions seen along `axis` (views), or `p` itself for axial slices"
+    if axis == 'axial': return p
+    moved = dict(image=axis_view(p.image, axis), regions=None if p.regions is None else axis_view(p.regions, axis))
+    return dataclasses.replace(p, **moved) if dataclasses.is_dataclass(p) else SimpleNamespace(**{**vars(p), **moved})
+
 def _pick(rng, pool, n):
     "`n` items of `pool`, without repetition while `pool` is large enough."
     return rng.choice(pool, n, replace=n > len(pool)) if n else pool[:0]
@@ -191,7 +217,7 @@ def _check_prepped(p):
 
 # %% ../nbs/06_data.ipynb #31e96270
 class SliceDataset:
-    "Axial slices of labelled cases as (image [C*context,H,W], mask [R,H,W]) float32 tensors, drawn tumour-aware."
+    "Slices (axial by default) of labelled cases as (image [C*context,H,W], mask [R,H,W]) float32 tensors, drawn tumour-aware."
     n_inp = 1
     def __init__(self,
                  prepped,  # list of `Prepped` (`.case_id`, `.image` [C,X,Y,Z], `.regions` [R,X,Y,Z])
@@ -201,11 +227,12 @@ class SliceDataset:
                  n_per_epoch:int|None=None,  # slices per epoch; None: the number of brain slices
                  seed:int|None=None,  # seeds the draws (with the epoch number); None: from torch's generator
                  split_idx:int|None=None,  # 0 training, 1 validation (fastai skips training-only transforms on 1)
+                 axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal' (see `axis_view`)
                 ):
         if context < 1 or context % 2 == 0: raise MrisegError(f"context must be an odd number >= 1, got {context}")
         if tumour_frac is not None and not 0 <= tumour_frac <= 1:
             raise MrisegError(f"tumour_frac must be None or in [0, 1], got {tumour_frac}")
-        self.prepped = list(prepped)
+        self.prepped, self.axis = [_along(p, axis) for p in prepped], axis
         if not self.prepped: raise MrisegError("SliceDataset: no cases given; check the split and the case list")
         for p in self.prepped: _check_prepped(p)
         p0 = self.prepped[0]
@@ -225,7 +252,7 @@ class SliceDataset:
     def __repr__(self):
         n, t = len(self.index), self.has_tumour.sum()
         return (f"SliceDataset({len(self.prepped)} cases, {n} slices ({t} with tumour), {len(self)} per epoch, "
-                f"tumour_frac={self.tumour_frac}, context={self.context}, size={self.size})")
+                f"tumour_frac={self.tumour_frac}, context={self.context}, size={self.size}, axis={self.axis})")
 
 
 # %% ../nbs/06_data.ipynb #54ae1b06
@@ -382,15 +409,16 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
                       device=None,  # where batches go and are augmented; None: the GPU if there is one
                       num_workers:int=0,  # reader processes (0 reads in the main process)
                       seed:int|None=None,  # seeds the training draws; None: torch's generator
+                      axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
                       **kwargs,  # more `TfmdDL` arguments, e.g. `pin_memory`
                      )->DataLoaders:
-    "fastai `DataLoaders` of axial slices: tumour-aware, augmented on the device for training; fixed for validation."
+    "fastai `DataLoaders` of slices along `axis`: tumour-aware, augmented on the device for training; fixed for validation."
     if aug is True: aug = SegAugment(context=context)
     if aug and aug.context != context:
         raise MrisegError(f"slice_dataloaders: aug was made with context={aug.context} but the slices have "
                           f"context={context}")
-    trn = SliceDataset(train, context, tumour_frac, size, n_per_epoch, seed, split_idx=0)
-    val = SliceDataset(valid, context, None, size, valid_n, seed=0, split_idx=1)
+    trn = SliceDataset(train, context, tumour_frac, size, n_per_epoch, seed, split_idx=0, axis=axis)
+    val = SliceDataset(valid, context, None, size, valid_n, seed=0, split_idx=1, axis=axis)
     if len(trn) < bs: raise MrisegError(f"slice_dataloaders: {len(trn)} training slices per epoch give no full batch "
                                         f"of {bs}; raise n_per_epoch or lower bs")
     device = default_device() if device is None else torch.device(device)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_evaluate.ipynb #bcfe8537
 from __future__ import annotations
-import re
+import json, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,23 +15,25 @@ from .io import Case, atomic_path, check_grid, read_nifti, load_case, mask_recor
 from .datasets import find_cases, output_folder
 from .vis import CaseView, draw_panel, legend_handles, region_colours
 from .vis import plot_case, tumour_slice, take_slice  # noqa: F401 (these drew cases from here before mriseg.vis)
-from .metrics import region_metrics, lesion_wise
+from .metrics import region_metrics, lesion_wise, get_definition, default_definition
 
 # %% auto #0
 __all__ = ['SUMMARY_COLUMNS', 'REPORT_FILES', 'evaluate_case', 'load_prediction', 'summarise', 'format_summary', 'print_summary',
-           'boxplot_figure', 'worst_cases_figure', 'evaluate']
+           'boxplot_figure', 'worst_cases_figure', 'save_json', 'evaluate']
 
 # %% ../nbs/12_evaluate.ipynb #c11375e0
 def evaluate_case(pred_labels,   # predicted canonical labels [X,Y,Z]
                   gt_labels,     # ground-truth canonical labels [X,Y,Z]
                   spacing,       # voxel size in mm, x y z
-                  scheme=BRATS) -> list:
+                  scheme=BRATS,  # the label scheme of both
+                  definition=None) -> list:  # a name in `DEFINITIONS`; None: `default_definition(scheme.name)`
     "One dict per region of `scheme`: Dice, IoU, HD95, ASSD, lesion-wise Dice and HD95, lesion counts, volumes."
+    d = get_definition(definition or default_definition(scheme.name))
     P = regions(check_labels(pred_labels, scheme, 'pred_labels'), scheme)
     T = regions(check_labels(gt_labels, scheme, 'gt_labels'), scheme)
-    rows = region_metrics(P, T, spacing, scheme.region_names)
+    rows = region_metrics(P, T, spacing, scheme.region_names, d)
     for row, p, t in zip(rows, P, T):
-        lw = lesion_wise(p, t, spacing)
+        lw = lesion_wise(p, t, spacing, d, row['region'])
         row.update(lesion_dice=lw['dice'], lesion_hd95=lw['hd95'], lesion_tp=lw['tp'], lesion_fp=lw['fp'],
                    lesion_fn=lw['fn'])
     return rows
@@ -165,7 +167,7 @@ def _worst(per_case, refs, paths, n_worst):
     return out
 
 # %% ../nbs/12_evaluate.ipynb #7ef42d3d
-REPORT_FILES = ['per_case.csv', 'summary.csv', 'boxplot.png', 'worst_cases.png']
+REPORT_FILES = ['per_case.csv', 'summary.csv', 'definition.json', 'boxplot.png', 'worst_cases.png']
 
 def _say_unscored(extra, pred_dir):
     if extra: print(f"{len(extra)} prediction file(s) in {pred_dir} match no ground-truth case and were not scored: "
@@ -177,14 +179,24 @@ def _say_models(per_case):
         print(f"the predictions come from {len(ids)} different models: {', '.join(ids)} (the model column of "
               "per_case.csv)")
 
+def _definition(definition, refs):
+    "The `Definition` to score `refs` by: the one named, else the default of their label scheme."
+    return get_definition(definition or default_definition(refs[0].scheme.name if refs else 'brats'))
+
+def save_json(obj, path):
+    "Write `obj` as indented JSON, atomically."
+    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(obj, indent=1) + '\n')
+
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
-             out=None,         # folder for per_case.csv, summary.csv, boxplot.png, worst_cases.png; None: write nothing
+             out=None,         # folder for the `REPORT_FILES`; None: write nothing
              missing='error',  # a case without prediction: 'error' raises, 'empty' scores it as an empty prediction
              n_worst=4,        # cases in the worst-case montage
              scheme=None,      # label scheme of the dataset; None: the layout's own
              progress=True,    # show a progress bar over the cases
-             overwrite=False): # replace a report already in `out` (else that is an error)
+             overwrite=False,  # replace a report already in `out` (else that is an error)
+             definition=None,  # 'brats2023', 'brats2024' or 'voxel' (`DEFINITIONS`); None: brats2023 for BraTS layouts
+             verbose=True):    # print the definition and what was not scored
     "Score each prediction against its ground truth; return (per-case DataFrame, summary DataFrame)."
     pred_dir = Path(pred_dir)
     held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
@@ -192,6 +204,7 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
         raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or "
                           "choose another folder.")
     refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
+    d = _definition(definition, refs)
     if out is not None: output_folder(out, refs)
     paths, rows = _check_inputs(pred_dir, refs, missing), []
     for ref in (progress_bar(refs) if progress else refs):
@@ -199,13 +212,16 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
         p = paths[ref.case_id]
         pred = load_prediction(p, case) if p else np.zeros_like(case.label)
         rows += [dict(case=ref.case_id, **r, missing=p is None, model=_model_id(p))
-                 for r in evaluate_case(pred, case.label, case.spacing, case.scheme)]
+                 for r in evaluate_case(pred, case.label, case.spacing, case.scheme, d)]
     per_case = pd.DataFrame(rows)
     summary = summarise(per_case)
-    _say_unscored(_unscored(pred_dir, refs), pred_dir); _say_models(per_case)
+    if verbose:
+        print(f"scored by the {d.name} definition: {d.doc}")
+        _say_unscored(_unscored(pred_dir, refs), pred_dir); _say_models(per_case)
     if out is not None:
         out = Path(out)
         _save_csv(per_case, out/'per_case.csv'); _save_csv(summary, out/'summary.csv')
+        save_json(d.to_dict(), out/'definition.json')
         _save_fig(boxplot_figure(per_case), out/'boxplot.png')
         _save_fig(worst_cases_figure(_worst(per_case, {r.case_id: r for r in refs}, paths, n_worst)),
                   out/'worst_cases.png')

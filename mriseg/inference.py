@@ -4,27 +4,28 @@
 
 # %% ../nbs/11_inference.ipynb #4c1d0fb3
 from __future__ import annotations
-import dataclasses, hashlib, inspect
+import dataclasses, hashlib, inspect, json
 from pathlib import Path
 import numpy as np
 import torch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from scipy.ndimage import label as connected_components
-from .labels import MrisegError, labels_from_regions
+from .labels import MrisegError, BRATS, LabelScheme, labels_from_regions, regions
 from .io import MODALITIES, Case, load_case, save_labels, save_nifti, mask_header, mask_record
 from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, preprocess_case, uncrop
-from .data import get_slice, pad_crop
+from .data import SLICE_AXES, axis_unview, axis_view, get_slice, pad_crop
 from .model import bf16_pays, get_device, load_model
 
 # %% auto #0
-__all__ = ['model_settings', 'predict_volume', 'postprocess', 'predict_case', 'write_probs', 'predict_cases']
+__all__ = ['ENSEMBLE_FILE', 'model_settings', 'predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs',
+           'load_members', 'predict_cases']
 
 # %% ../nbs/11_inference.ipynb #9b62b6a8
 def model_settings(config:dict, # a model's config, as `load_model` returns it
                    source='model config', # where it was read from (its model.json), for messages
-                  )->dict: # prep (PrepConfig), context (int), slice_size ((H, W)), regions (list)
+                  )->dict: # prep (PrepConfig), context (int), slice_size ((H, W)), regions (list), axis (str)
     "What inference needs from a model's config, checked."
     m = config.get('model') or {}
     try:
@@ -41,6 +42,9 @@ def model_settings(config:dict, # a model's config, as `load_model` returns it
     if len(size) != 2 or min(size) < 1:
         raise MrisegError(f"{source}: slice_size={size}, expected (H, W); record the size the model was trained at")
     if not regions: raise MrisegError(f"{source}: no regions; record the names of the model's output channels")
+    axis = config.get('axis', 'axial')
+    if axis not in SLICE_AXES:
+        raise MrisegError(f"{source}: axis={axis!r}, expected the slice direction, one of {', '.join(SLICE_AXES)}")
     mods = config.get('modalities')
     if mods is not None and list(mods) != MODALITIES:
         raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in "
@@ -49,7 +53,7 @@ def model_settings(config:dict, # a model's config, as `load_model` returns it
     if n_in is not None and n_in != len(MODALITIES) * context:
         raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
                           f"{context} make {len(MODALITIES) * context}")
-    return dict(prep=prep, context=context, slice_size=size, regions=regions)
+    return dict(prep=prep, context=context, slice_size=size, regions=regions, axis=axis)
 
 # %% ../nbs/11_inference.ipynb #b7654142
 def _run_size(shape:tuple, # (X, Y) of the slices
@@ -89,11 +93,13 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    device=None, # torch device; None: CUDA when there is one, else the CPU
                    cover:bool=True, # run slices large enough to cover the whole image, see above
                    bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
+                   axis:str='axial', # the slice direction the network was trained on
                   )->np.ndarray: # float32 [n_out,X,Y,Z] region probabilities
-    "Region probabilities of a preprocessed image, from batches of its axial slices that hold brain."
+    "Region probabilities of a preprocessed image, from batches of its slices along `axis` that hold brain."
     dev, was_training = get_device(device), model.training
     model.eval().to(dev, memory_format=torch.channels_last)
     bf16 = bf16_pays(dev) if bf16 is None else bf16
+    image = axis_view(image, axis)  # slices along the last axis
     C, X, Y, Z = image.shape
     zs = np.flatnonzero(np.any(np.asarray(image) != 0, axis=(0, 1, 2)))  # slices that hold brain
     size, out = _run_size((X, Y), slice_size, cover), np.zeros((n_out, X, Y, Z), np.float32)
@@ -108,24 +114,47 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                 _check_out(p, x, n_out)
                 out[..., b] = pad_crop(p, (X, Y)).cpu().numpy().transpose(1, 2, 3, 0)
     finally: model.train(was_training)
-    return out
+    return np.ascontiguousarray(axis_unview(out, axis))
 
 # %% ../nbs/11_inference.ipynb #f54df7a0
 _26 = np.ones((3, 3, 3), bool)
 
+def _inside(scheme:LabelScheme, name:str)->list:
+    "Indices of the regions of `scheme` whose labels all belong to region `name` (itself included)."
+    outer = set(scheme.regions[name])
+    return [i for i, r in enumerate(scheme.region_names) if set(scheme.regions[r]) <= outer]
+
+def _rules(min_size, et_to_core, scheme, rules):
+    "The clean-up rules: `rules` if given, else `min_size` for the first region and `et_to_core` for ET."
+    if rules is not None:
+        bad = set(rules) - {'min_component', 'min_total'}
+        names = {n for v in rules.values() for n in v} - set(scheme.region_names)
+        if bad or names:
+            raise MrisegError(f"post-processing rules {rules}: {'unknown rule ' + str(sorted(bad)) if bad else ''}"
+                              f"{'unknown region ' + str(sorted(names)) if names else ''}; rules are min_component and "
+                              f"min_total, regions {scheme.region_names}")
+        return {k: dict(rules.get(k) or {}) for k in ('min_component', 'min_total')}
+    return dict(min_component={scheme.region_names[0]: int(min_size)},
+                min_total={'ET': int(et_to_core)} if 'ET' in scheme.region_names else {})
+
 def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
-                min_size:int=10, # whole-tumour components with fewer voxels are removed; 0 keeps all
+                min_size:int=10, # first-region (whole-tumour) components with fewer voxels are removed; 0 keeps all
                 et_to_core:int=0, # relabel ET (4) as core (1) when there are fewer ET voxels than this; 0: never
+                scheme:LabelScheme=BRATS, # the labels' scheme
+                rules:dict=None, # {'min_component': {region: voxels}, 'min_total': {region: voxels}}; replaces the two above
                )->np.ndarray: # the cleaned labels (a new array)
-    "Drop whole-tumour components smaller than `min_size` voxels; turn a small total ET into core."
-    out = np.array(labels, np.uint8)
-    if min_size > 0:
-        cc, n = connected_components(out > 0, structure=_26)
-        if n:
-            small = np.flatnonzero(np.bincount(cc.ravel(), minlength=n+1) < min_size)
-            out[np.isin(cc, small[small > 0])] = 0
-    if et_to_core > 0 and 0 < (et := out == 4).sum() < et_to_core: out[et] = 1
-    return out
+    "Drop components smaller than a size from a region and the regions inside it; remove a region whose total is small."
+    rules, R = _rules(min_size, et_to_core, scheme, rules), regions(labels, scheme).copy()
+    for i, name in enumerate(scheme.region_names):
+        n = int(rules['min_component'].get(name, 0))
+        if n > 0 and R[i].any():
+            cc, k = connected_components(R[i], structure=_26)
+            small = np.flatnonzero(np.bincount(cc.ravel(), minlength=k + 1) < n)
+            gone = np.isin(cc, small[small > 0])
+            for j in _inside(scheme, name): R[j] &= ~gone
+        n = int(rules['min_total'].get(name, 0))
+        if n > 0 and 0 < R[i].sum() < n: R[i] = False
+    return labels_from_regions(R, scheme)
 
 # %% ../nbs/11_inference.ipynb #c5829e25
 def _scheme(case:Case, regions:list):
@@ -138,9 +167,28 @@ def _scheme(case:Case, regions:list):
     return case.scheme
 
 # %% ../nbs/11_inference.ipynb #e2d23926
-def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
+def _member_probs(model, config:dict, case:Case, bs, tta, device, cover, bf16)->np.ndarray:
+    "One model's region probabilities [R,X,Y,Z] on `case`'s canonical grid (0 outside its crop)."
+    s = model_settings(config)
+    p = preprocess_case(dataclasses.replace(case, label=None), s['prep'])
+    probs = predict_volume(model, p.image, len(s['regions']), s['context'], s['slice_size'], bs, tta, device, cover,
+                           bf16, s['axis'])
+    return uncrop(probs, p.crop, p.shape)
+
+def ensemble_probs(members:list, # (model, config) pairs: one model, or the members of an ensemble
+                   case:Case, # a loaded case
+                   bs:int=16, tta:bool=False, device=None, cover:bool=True, bf16:bool=None, # as `predict_volume`
+                  )->np.ndarray: # float32 [R,X,Y,Z] on the case's canonical grid
+    "The mean of the members' region probabilities on a case, each member run with its own preprocessing and axis."
+    acc = None
+    for model, config in members:
+        p = _member_probs(model, config, case, bs, tta, device, cover, bf16)
+        acc = p if acc is None else acc + p
+    return acc / len(members)
+
+def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]; or a list of (model, config) members
                  case:Case, # a loaded case
-                 config:dict, # the model's config (`load_model`), see `model_settings`
+                 config:dict=None, # the model's config (`load_model`), see `model_settings`; None with a member list
                  bs:int=16, # slices per batch
                  tta:bool=False, # average over left-right flips
                  device=None, # torch device; None: CUDA when there is one, else the CPU
@@ -149,16 +197,14 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]
                  return_probs:bool=False, # also return the region probabilities
                  cover:bool=True, # run slices large enough to cover the whole brain, not just the training size
                  bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
+                 rules:dict=None, # post-processing rules (see `postprocess`); replace `min_size` and `et_to_core`
                 ): # canonical uint8 labels [X,Y,Z]; with `return_probs`, also float16 probabilities [R,X,Y,Z]
     "Segment one loaded case: canonical labels (and region probabilities) on the case's grid."
-    s = model_settings(config)
-    scheme = _scheme(case, s['regions'])
-    p = preprocess_case(dataclasses.replace(case, label=None), s['prep'])
-    probs = predict_volume(model, p.image, len(s['regions']), s['context'], s['slice_size'], bs, tta, device, cover,
-                           bf16)
-    labels = postprocess(labels_from_regions(probs > 0.5, scheme), min_size, et_to_core)
-    labels = uncrop(labels, p.crop, p.shape)
-    return (labels, uncrop(probs.astype(np.float16), p.crop, p.shape)) if return_probs else labels
+    members = [(model, config)] if config is not None else list(model)
+    scheme = _scheme(case, model_settings(members[0][1])['regions'])
+    probs = ensemble_probs(members, case, bs, tta, device, cover, bf16)
+    labels = postprocess(labels_from_regions(probs > 0.5, scheme), min_size, et_to_core, scheme, rules)
+    return (labels, probs.astype(np.float16)) if return_probs else labels
 
 # %% ../nbs/11_inference.ipynb #5598ed31
 def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical space
@@ -179,13 +225,48 @@ def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical 
 
 
 # %% ../nbs/11_inference.ipynb #fda7240f
-def _model_config(model, device):
-    "(model, config, where the config was read) from a model folder or a (model, config) pair."
-    if isinstance(model, (str, Path)): return (*load_model(model, device=get_device(device)), Path(model)/'model.json')
-    if isinstance(model, (tuple, list)) and len(model) == 2 and isinstance(model[1], dict):
-        return (*model, 'model config')
-    raise MrisegError("predict_cases: model must be a model folder or a (model, config) pair, got "
-                      f"{type(model).__name__}")
+ENSEMBLE_FILE = 'ensemble.json'
+
+def _is_pair(m): return isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[1], dict)
+
+def _ensemble(folder:Path, device)->tuple:
+    "(members, rules) of the ensemble described by `folder`/ensemble.json: members' model folders, relative to it."
+    path = folder/ENSEMBLE_FILE
+    try: spec = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise MrisegError(f"{path}: cannot be read as JSON ({e}). Write it as {{\"members\": [\"MODEL_FOLDER\", ...]}}.") from None
+    names = spec.get('members') if isinstance(spec, dict) else None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise MrisegError(f"{path}: no \"members\" list. Name the model folders (each with model.json and model.pth), "
+                          "relative to the file's folder or absolute.")
+    members = []
+    for n in names:
+        m = folder/n
+        if not (m/'model.json').exists():
+            raise MrisegError(f"{path}: member {n!r} is not a model folder ({m/'model.json'} does not exist).")
+        members.append(load_model(m, device=get_device(device)))
+    return members, spec.get('postprocessing')
+
+def load_members(source, # a model folder, an ensemble folder (ensemble.json), a (model, config) pair, or a list of pairs
+                 device=None, # where to load the models
+                )->tuple: # (members: list of (model, config), post-processing rules or None, what was read)
+    "The models to predict with, each loaded the safe way `load_model` loads one, and an ensemble's post-processing."
+    if _is_pair(source): return [tuple(source)], None, 'model config'
+    if isinstance(source, (tuple, list)) and source and all(map(_is_pair, source)):
+        return [tuple(m) for m in source], None, 'model configs'
+    if not isinstance(source, (str, Path)):
+        raise MrisegError("model must be a model folder, an ensemble folder or (model, config) pairs, got "
+                          f"{type(source).__name__}")
+    folder = Path(source)
+    if (folder/'model.json').exists(): return [load_model(folder, device=get_device(device))], None, folder/'model.json'
+    if (folder/ENSEMBLE_FILE).exists(): return (*_ensemble(folder, device), folder/ENSEMBLE_FILE)
+    folds = sorted(folder.glob('fold_*'))
+    if folds:
+        raise MrisegError(f"{folder}: holds folds ({', '.join(f.name for f in folds)}) but no {ENSEMBLE_FILE}: the "
+                          "cross-validation is not finished. Train the missing folds (mriseg train --folds K "
+                          "--resume), or give one fold's model folder (FOLD/model).")
+    raise MrisegError(f"{folder}: neither a model folder (model.json) nor an ensemble ({ENSEMBLE_FILE}). Give RUN/model, "
+                      "or the run folder of a finished cross-validation.")
 
 def _identity(model, config:dict)->str:
     "The model's `weights_sha256`: from its model.json, or of its state_dict where it was never saved."
@@ -195,6 +276,10 @@ def _identity(model, config:dict)->str:
         h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
+def _members_identity(members)->str:
+    "One member's identity, or the sha256 of the members' identities in order."
+    ids = [_identity(m, c) for m, c in members]
+    return ids[0] if len(ids) == 1 else hashlib.sha256(' '.join(ids).encode()).hexdigest()
 
 # %% ../nbs/11_inference.ipynb #ca56a6e0
 def _why_not_ours(path:Path, made_by:dict)->str|None:
@@ -229,7 +314,7 @@ def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->li
 _POST = ('min_size', 'et_to_core', 'cover')
 
 @delegates(predict_case, but=['return_probs', 'bs', 'tta', 'device'])
-def predict_cases(model, # a folder written by `save_model`, or a (model, config) pair
+def predict_cases(model, # a model folder, an ensemble folder (`load_members`), or (model, config) pairs
                   refs, # `CaseRef`s, or a dataset folder to find them in
                   out_dir, # where to write `<case_id>.nii.gz` (and `<case_id>_probs.nii.gz`)
                   tta:bool=False, # average over left-right flips
@@ -244,15 +329,19 @@ def predict_cases(model, # a folder written by `save_model`, or a (model, config
         raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
     refs = find_cases(refs) if isinstance(refs, (str, Path)) else list(refs)
     out_dir = output_folder(out_dir, refs)
-    model, config, source = _model_config(model, device)
-    model_settings(config, source)
+    members, rules, source = load_members(model, device)
+    names = {tuple(model_settings(c, source)['regions']) for _, c in members}
+    if len(names) > 1: raise MrisegError(f"{source}: the members predict different regions {sorted(names)}.")
+    if kwargs.get('rules') is None and rules is not None: kwargs['rules'] = rules
     defaults = inspect.signature(predict_case).parameters
-    made_by = dict(weights_sha256=_identity(model, config),
-                   settings=dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST}))
+    settings = dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST})
+    if kwargs.get('rules') is not None or len(members) > 1:
+        settings.update(rules=kwargs.get('rules'), members=len(members))
+    made_by = dict(weights_sha256=_members_identity(members), settings=settings)
     todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
     for ref in (progress_bar(todo) if progress and todo else todo):
         case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
-        res = predict_case(model, case, config, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
+        res = predict_case(members, case, None, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
         if save_probs: write_probs(res[1], case, out_dir/f'{ref.case_id}_probs.nii.gz', made_by)
         save_labels(res[0] if save_probs else res, case, out_dir/f'{ref.case_id}.nii.gz', made_by)
     if len(todo) < len(refs):

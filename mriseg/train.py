@@ -22,13 +22,13 @@ from .labels import MrisegError
 from .io import MODALITIES, atomic_path
 from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, PrepCache
-from .data import split_cases, save_split, load_split, slice_dataloaders
+from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloaders
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics
 from .model import create_model, save_model, bf16_pays, get_device
 
 # %% auto #0
-__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'train', 'run_cases']
+__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'train', 'run_cases']
 
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
@@ -37,7 +37,8 @@ PRESETS = {
     'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
                 valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
 }
-_DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.)  # the same in both presets
+_DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.,
+                 axis='axial')  # the same in both presets
 
 _COUNTS = dict(epochs='epochs to train', bs='slices per batch', n_per_epoch='training slices per epoch',
                valid_n='validation slices', context='slices per modality')
@@ -54,6 +55,8 @@ def _check_settings(s:dict):
     if isinstance(s['lr'], bool) or not isinstance(s['lr'], (int, float)) or not s['lr'] > 0:
         raise MrisegError(f"lr={s['lr']!r}: the learning rate must be a number above 0.")
     if len(tuple(s['size'])) != 2: raise MrisegError(f"size={s['size']!r}: give a slice size (H, W).")
+    if s['axis'] not in SLICE_AXES:
+        raise MrisegError(f"axis={s['axis']!r}: slice direction must be one of {', '.join(SLICE_AXES)}.")
 
 def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    arch:str=None, # encoder, one of `ARCHS`
@@ -72,6 +75,7 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    seed:int=None, # seed of the split and of the sampling
                    dice_weight:float=None, # weight of the Dice term of the loss
                    bce_weight:float=None, # weight of the BCE term of the loss
+                   axis:str=None, # slice direction: 'axial', 'coronal' or 'sagittal'
                    **unknown)->dict: # the settings a run records in model.json
     "The settings of `preset`, with each setting given (not None) in its place."
     if preset not in PRESETS: raise MrisegError(f"unknown preset '{preset}'. Use one of {', '.join(PRESETS)}.")
@@ -148,7 +152,8 @@ class CPUAutocast(Callback):
     def after_cancel_batch(self): self._leave()
 
 # %% ../nbs/10_train.ipynb #7b183fd0
-def _labelled_refs(data, scheme=None):
+def labelled_cases(data, scheme=None)->list:
+    "The `CaseRef`s of `data` that have masks, checked to be enough to train on and of one label scheme."
     refs = [r for r in find_cases(data, scheme) if r.label is not None]
     if len(refs) < 3:
         raise MrisegError(f"{data}: {len(refs)} cases with masks; training needs at least 3 (train, valid, test). "
@@ -167,8 +172,15 @@ def _check_out(out:Path, resume:bool):
         raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or "
                           "choose another folder.")
 
-def _split(ids, out, s, resume):
+def _split(ids, out, s, resume, given=None):
     path = out/'split.csv'
+    if given is not None and path.exists():
+        if not load_split(path).set_index('case_id')['set'].sort_index().equals(given.set_index('case_id')['set'].sort_index()):
+            raise MrisegError(f"{path}: differs from the split given (another fold, seed or dataset). Use another folder.")
+        return load_split(path)
+    if given is not None:
+        save_split(given, path)
+        return given
     if resume and path.exists():
         split = load_split(path)
         if set(split.case_id) != set(ids):
@@ -190,16 +202,17 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
           prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
           scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
           bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
+          split:pd.DataFrame=None,  # the patient split (`case_id`, `set`), e.g. a fold of `kfold_split`; None: `split_cases`
           **kwargs,  # the preset's settings to change, see `train_settings`
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     out = Path(out)
     s, device = train_settings(preset, **kwargs), get_device(device)
     _check_out(out, resume)
-    refs = _labelled_refs(data, scheme)
+    refs = labelled_cases(data, scheme)
     scheme, prep = refs[0].scheme, prep or PrepConfig()
     output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
-    split = _split([r.case_id for r in refs], out, s, resume)
+    split = _split([r.case_id for r in refs], out, s, resume, split)
     cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)
     cache.build(refs)
     sets = dict(zip(split.case_id, split['set']))
@@ -207,14 +220,14 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     torch.manual_seed(s['seed'])
     dls = slice_dataloaders(pick('train'), pick('valid'), bs=s['bs'], size=s['size'], context=s['context'],
                             tumour_frac=s['tumour_frac'], n_per_epoch=s['n_per_epoch'], valid_n=s['valid_n'],
-                            device=device, seed=s['seed'])
+                            device=device, seed=s['seed'], axis=s['axis'])
     regions = scheme.region_names
     model = create_model(s['arch'], n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
                          self_attention=s['self_attention'], last_cross=s['last_cross'])
     spacing = np.median([cache.get(r).spacing for r in refs], 0).round(4).tolist()
     bf16 = bf16_pays(device) if bf16 is None else bool(bf16)
     config = dict(modalities=list(MODALITIES), regions=regions, scheme=scheme.to_dict(), preprocessing=prep.to_dict(),
-                  slice_size=list(s['size']), context=s['context'], spacing=spacing,
+                  slice_size=list(s['size']), context=s['context'], axis=s['axis'], spacing=spacing,
                   train=dict(s, size=list(s['size']), bf16=bf16))
     learn = Learner(dls, model, loss_func=DiceBCELoss(s['dice_weight'], s['bce_weight']),
                     metrics=region_dice_metrics(regions), path=out)
