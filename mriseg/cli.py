@@ -16,8 +16,8 @@ from .labels import MrisegError, regions
 from .datasets import find_cases, load_case, output_folder
 
 # %% auto #0
-__all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'run_demo', 'cmd_demo',
-           'parser', 'keep_freed_memory', 'main']
+__all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'cmd_ensemble', 'run_demo',
+           'cmd_demo', 'parser', 'keep_freed_memory', 'main']
 
 # %% ../nbs/14_cli.ipynb #b90d94e7
 def cmd_phantom(args):
@@ -62,11 +62,17 @@ def _size(s):
     except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a slice size; use HxW, e.g. 224x224") from None
 
 def cmd_train(args):
-    "Train a U-Net on a labelled dataset into a run folder."
-    from mriseg.train import train
-    train(args.data, args.out, preset=args.preset, resume=args.resume, cache=args.cache, device=args.device,
-          scheme=args.scheme, bf16=_PRECISION[args.precision], **{k: getattr(args, k) for k in _TRAIN_FLAGS})
-    print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
+    "Train a U-Net on a labelled dataset into a run folder, or the folds of a cross-validation."
+    settings = {k: getattr(args, k) for k in _TRAIN_FLAGS}
+    common = dict(preset=args.preset, resume=args.resume, cache=args.cache, device=args.device, scheme=args.scheme)
+    if args.folds is None:
+        if args.fold is not None: raise MrisegError(f"--fold {args.fold}: needs --folds, the number of folds.")
+        from mriseg.train import train
+        train(args.data, args.out, bf16=_PRECISION[args.precision], **common, **settings)
+        print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
+    else:
+        from mriseg.protocol import train_folds
+        train_folds(args.data, args.out, args.folds, args.fold, **common, **settings)
 
 # %% ../nbs/14_cli.ipynb #a7b60d28
 def _cases(data, args):
@@ -80,7 +86,7 @@ def _cases(data, args):
     return run_cases(args.split, data, args.set or 'test', args.scheme)
 
 def cmd_predict(args):
-    "Segment the cases at INPUT with a trained model; one NIfTI per case in the input's space."
+    "Segment the cases at INPUT with a trained model or an ensemble; one NIfTI per case in the input's space."
     from mriseg.inference import predict_cases
     paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
                           save_probs=args.save_probs, bs=args.bs, device=args.device, bf16=_PRECISION[args.precision])
@@ -89,9 +95,15 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     "Score predictions against ground truth: per-case and summary tables and plots."
     from mriseg.evaluate import evaluate, print_summary
-    _, summary = evaluate(args.pred, _cases(args.gt, args), args.out, missing=args.missing, overwrite=args.overwrite)
+    _, summary = evaluate(args.pred, _cases(args.gt, args), args.out, missing=args.missing, overwrite=args.overwrite,
+                          definition=args.definition)
     print_summary(summary)
     print(f'tables and plots in {args.out}')
+
+def cmd_ensemble(args):
+    "Write OUT/ensemble.json naming model folders: `mriseg predict OUT` then averages them."
+    from mriseg.inference import write_ensemble
+    print(f"ensemble of {len(args.models)} models: {write_ensemble(args.out, args.models, overwrite=args.overwrite)}")
 
 # %% ../nbs/14_cli.ipynb #a6bf707c
 def run_demo(out='runs/demo', # the run folder
@@ -99,20 +111,24 @@ def run_demo(out='runs/demo', # the run folder
              n:int=40, # phantom cases
              shape=(96, 96, 64), # voxels per case (2.5 mm)
              preset='cpu', # training preset, see `PRESETS`
+             folds:int=None, # train a cross-validation of this many folds and predict with their ensemble
              **settings):
     "Phantom cohort -> training -> prediction and evaluation of the held-out patients, in `out`."
     from mriseg.phantom import make_phantom_cohort
     from mriseg.train import train, run_cases
+    from mriseg.protocol import train_folds
     out, data = Path(out), Path(data)
     if not data.exists(): make_phantom_cohort(data, n=n, shape=shape)
     else: print(f'using the phantom cohort in {data}')
-    if (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists():
+    if folds: train_folds(data, out, folds, resume=True, preset=preset, **settings)
+    elif (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists():
         print(f'using the model in {out/"model"}')
     else: train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
-    (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
+    if not folds:
+        (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
     n = len(run_cases(out, data, 'test'))
     print(f'\nthe {n} held-out test patients of {out/"split.csv"}:')
-    for cmd in (['predict', out/'model', data, '--split', out, '--out', out/'predictions'],
+    for cmd in (['predict', out if folds else out/'model', data, '--split', out, '--out', out/'predictions', '--tta'],
                 ['evaluate', out/'predictions', data, '--split', out, '--out', out/'report', '--overwrite']):
         cmd = [str(c) for c in cmd]
         print('$ mriseg ' + ' '.join(cmd))
@@ -121,7 +137,7 @@ def run_demo(out='runs/demo', # the run folder
     print(f'curves in {out/"curves.png"}')
     return pd.read_csv(out/'report'/'summary.csv')
 
-def cmd_demo(args): run_demo(args.out, args.data, args.n)
+def cmd_demo(args): run_demo(args.out, args.data, args.n, folds=args.folds)
 
 # %% ../nbs/14_cli.ipynb #6d1024db
 _PRECISION = {'auto': None, 'fp32': False, 'bf16': True}
@@ -177,17 +193,21 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 
 # %% ../nbs/14_cli.ipynb #027fd1f7
 _TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
-                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0))  # the settings of `train_settings` offered
+                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None)  # `train_settings` offered
 
 def _train_options(s):
     from mriseg.train import PRESETS, train, train_settings
     from mriseg.model import ARCHS
+    from mriseg.data import SLICE_AXES
+    from mriseg.protocol import train_folds
     s.add_argument('data', help='dataset folder in any layout mriseg reads')
     _opt(s, train, 'out', required=True)
     _opt(s, train, 'preset', choices=list(PRESETS))
     _opt(s, train, 'resume', action='store_true')
+    _opt(s, train_folds, 'folds', type=_count(2), default=None, note='default: one run, no cross-validation')
+    _opt(s, train_folds, 'fold', type=_count(0), note='with --folds; default: every fold')
     for k, typ in _TRAIN_FLAGS.items():
-        kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(type=typ)
+        kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(choices=list(SLICE_AXES)) if k == 'axis' else dict(type=typ)
         note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
         _opt(s, train_settings, k, note=note, **kw)
     _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)
@@ -210,7 +230,8 @@ def _info_options(s):
 
 def _predict_options(s):
     from mriseg.inference import predict_cases as f
-    s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model')
+    s.add_argument('model', help='model folder (model.json + model.pth), e.g. RUN/model; or an ensemble: the run folder '
+                   'of a cross-validation, or a folder with ensemble.json (mriseg ensemble)')
     s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
     _opt(s, f, 'out_dir', flag='out', dest='out', required=True)
     for k in ('tta', 'overwrite', 'save_probs'): _opt(s, f, k, action='store_true')
@@ -225,10 +246,18 @@ def _evaluate_options(s):
     _opt(s, f, 'out', required=True)
     _opt(s, f, 'missing', choices=['error', 'empty'])
     _opt(s, f, 'overwrite', action='store_true')
+    from mriseg.metrics import DEFINITIONS
+    _opt(s, f, 'definition', choices=list(DEFINITIONS), note='default: brats2023 for BraTS layouts, else voxel')
     _case_options(s)
+
+def _ensemble_options(s):
+    from mriseg.inference import write_ensemble as f
+    s.add_argument('out', help=_docs(f)['folder']); s.add_argument('models', nargs='+', help=_docs(f)['members'])
+    _opt(s, f, 'overwrite', action='store_true')
 
 def _demo_options(s):
     _opt(s, run_demo, 'out'); _opt(s, run_demo, 'data'); _opt(s, run_demo, 'n', type=_count())
+    _opt(s, run_demo, 'folds', type=_count(2), note='default: one model')
 
 
 # %% ../nbs/14_cli.ipynb #aaecc4cb
@@ -236,8 +265,9 @@ _COMMANDS = dict(  # name: (one line of help, the options, what runs)
     phantom=('write a synthetic BraTS-like cohort (no download needed)', _phantom_options, cmd_phantom),
     info=('summarise a dataset in any layout mriseg reads', _info_options, cmd_info),
     train=('train a U-Net with Dice + BCE on a labelled dataset', _train_options, cmd_train),
-    predict=('segment cases with a trained model', _predict_options, cmd_predict),
+    predict=('segment cases with a trained model or an ensemble', _predict_options, cmd_predict),
     evaluate=('score predictions: Dice, IoU, HD95 per case and region', _evaluate_options, cmd_evaluate),
+    ensemble=('name model folders that predict together (averaged probabilities)', _ensemble_options, cmd_ensemble),
     demo=('phantom cohort -> train -> predict -> evaluate, on a laptop CPU', _demo_options, cmd_demo))
 
 def parser(commands=None): # the subcommands to give their options (their modules are imported); None: all

@@ -12,7 +12,7 @@ from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from scipy.ndimage import label as connected_components
 from .labels import MrisegError, BRATS, LabelScheme, labels_from_regions, regions
-from .io import MODALITIES, Case, load_case, save_labels, save_nifti, mask_header, mask_record
+from .io import MODALITIES, Case, atomic_path, load_case, save_labels, save_nifti, mask_header, mask_record
 from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, preprocess_case, uncrop
 from .data import SLICE_AXES, axis_unview, axis_view, get_slice, pad_crop
@@ -20,7 +20,7 @@ from .model import bf16_pays, get_device, load_model
 
 # %% auto #0
 __all__ = ['ENSEMBLE_FILE', 'model_settings', 'predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs',
-           'load_members', 'predict_cases']
+           'load_members', 'write_ensemble', 'predict_cases']
 
 # %% ../nbs/11_inference.ipynb #9b62b6a8
 def model_settings(config:dict, # a model's config, as `load_model` returns it
@@ -267,6 +267,26 @@ def load_members(source, # a model folder, an ensemble folder (ensemble.json), a
                           "--resume), or give one fold's model folder (FOLD/model).")
     raise MrisegError(f"{folder}: neither a model folder (model.json) nor an ensemble ({ENSEMBLE_FILE}). Give RUN/model, "
                       "or the run folder of a finished cross-validation.")
+
+def write_ensemble(folder, # where to write ensemble.json (created if needed)
+                   members, # model folders (or ensemble folders' members are not nested: give model folders)
+                   postprocessing:dict=None, # post-processing rules (see `postprocess`); None: predict's defaults
+                   overwrite:bool=False, # replace an ensemble.json already there
+                  )->Path:
+    "Write `folder`/ensemble.json naming `members`, relative to `folder` where they lie below it."
+    folder = Path(folder)
+    path = folder/ENSEMBLE_FILE
+    if path.exists() and not overwrite:
+        raise MrisegError(f"{path}: already exists. Pass overwrite=True to replace it, or choose another folder.")
+    names = []
+    for m in map(Path, members):
+        if not (m/'model.json').exists(): raise MrisegError(f"{m}: not a model folder (no model.json). Give RUN/model.")
+        m = m.resolve()
+        names.append(str(m.relative_to(folder.resolve())) if m.is_relative_to(folder.resolve()) else str(m))
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = dict(members=names, **({} if postprocessing is None else dict(postprocessing=postprocessing)))
+    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(spec, indent=1) + '\n')
+    return path
 
 def _identity(model, config:dict)->str:
     "The model's `weights_sha256`: from its model.json, or of its state_dict where it was never saved."

@@ -21,7 +21,7 @@ from .evaluate import (boxplot_figure, evaluate, evaluate_case, load_prediction,
                              format_summary)
 
 # %% auto #0
-__all__ = ['SIZES', 'fold_plan', 'train_folds', 'cv_summary', 'choose_postprocessing', 'finish_cv']
+__all__ = ['SIZES', 'fold_plan', 'train_folds', 'cv_summary', 'choose_postprocessing', 'finish_cv', 'tune_postprocessing']
 
 # %% ../nbs/12a_protocol.ipynb #efc08d65
 def fold_plan(case_ids,  # case ids
@@ -209,3 +209,23 @@ def finish_cv(out,  # the run folder of a cross-validation whose folds are all t
     print(f"post-processing kept: {', '.join(kept) or 'none'}; with it:\n{format_summary(after)}")
     print(f"ensemble of the {folds} folds: {out/ENSEMBLE_FILE}")
     return after
+
+# %% ../nbs/12a_protocol.ipynb #7eaf758b
+def tune_postprocessing(run,  # a run folder written by `train`
+                        data,  # the dataset it was trained on
+                        scheme=None,  # as `train`
+                        device=None,  # where to predict
+                        progress:bool=True,
+                       )->dict:  # the rules kept
+    "Choose the post-processing on a run's validation patients and write `run`/ensemble.json with its model and them."
+    from mriseg.train import run_cases
+    run = Path(run)
+    refs = run_cases(run, data, 'valid', scheme)
+    pred_dir = run/'valid'/'predictions'
+    predict_cases(run/'model', refs, pred_dir, min_size=0, device=device, progress=progress)
+    rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme)
+    _csv(table, run/'valid'/'postprocessing.csv')
+    save_json(dict(members=['model'], postprocessing=rules), run/ENSEMBLE_FILE)
+    kept = [f"{k} {r} {v}" for k, d in rules.items() for r, v in d.items()]
+    print(f"post-processing chosen on the {len(refs)} validation patients of {run}: {', '.join(kept) or 'none'}")
+    return rules

@@ -147,3 +147,28 @@ def test_a_declared_scheme_end_to_end(tmp_path):
     run('evaluate', tmp_path/'pred', tmp_path/'data', '--split', tmp_path/'run', '--scheme', scheme, '--out', tmp_path/'report')
     assert pd.read_csv(tmp_path/'report'/'summary.csv').region.tolist() == ['lesion']
     import shutil; shutil.rmtree(tmp_path/'run')  # ~0.5 GB of weights and checkpoint: CI disks are small
+
+def test_protocol_from_the_command_line(trained, tmp_path):
+    "--definition is recorded; --fold needs --folds; mriseg ensemble names models that predict together."
+    import json
+    import pandas as pd
+    run('predict', trained/'run'/'model', trained/'data', '--split', trained/'run', '--out', tmp_path/'pred', '--device', 'cpu')
+    for d in ('brats2023', 'voxel'):
+        r = run('evaluate', tmp_path/'pred', trained/'data', '--split', trained/'run', '--out', tmp_path/d, '--definition', d)
+        assert f'scored by the {d} definition' in r.stdout
+        assert json.loads((tmp_path/d/'definition.json').read_text())['name'] == d
+    a, b = (pd.read_csv(tmp_path/d/'per_case.csv') for d in ('brats2023', 'voxel'))
+    assert (a.dice == b.dice).all()                          # the same overlap, by either definition
+    r = run('evaluate', tmp_path/'pred', trained/'data', '--out', tmp_path/'x', '--definition', 'brats2022', check=False)
+    assert r.returncode == 2 and "invalid choice: 'brats2022'" in r.stderr
+    r = run('train', trained/'data', '--out', tmp_path/'cv', '--fold', 1, check=False)
+    assert r.returncode == 2 and '--fold 1: needs --folds' in r.stderr and not (tmp_path/'cv').exists()
+    run('ensemble', tmp_path/'ens', trained/'run'/'model', trained/'run'/'model')
+    assert len(json.loads((tmp_path/'ens'/'ensemble.json').read_text())['members']) == 2
+    r = run('predict', tmp_path/'ens', trained/'data', '--split', trained/'run', '--out', tmp_path/'pred-ens', '--device', 'cpu')
+    one, two = (sorted(p.glob('*.nii.gz')) for p in (tmp_path/'pred', tmp_path/'pred-ens'))
+    import nibabel as nib
+    for p, q in zip(one, two):   # the mean of a model and itself is the model
+        assert p.name == q.name and (np.asanyarray(nib.load(p).dataobj) == np.asanyarray(nib.load(q).dataobj)).all()
+    r = run('ensemble', tmp_path/'ens', trained/'run'/'model', check=False)
+    assert r.returncode == 2 and 'already exists' in r.stderr
