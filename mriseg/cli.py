@@ -56,6 +56,13 @@ def dataset_summary(root, # a dataset folder, or one case folder
 def cmd_info(args): print(dataset_summary(args.data, args.n_load, args.scheme))
 
 # %% ../nbs/14_cli.ipynb #7ee55c58
+def _shard(s):
+    "An argparse type: a shard I/N, 0 <= I < N."
+    try: i, n = (int(v) for v in s.split('/'))
+    except ValueError: i, n = -1, 0
+    if not 0 <= i < n: raise argparse.ArgumentTypeError(f"{s!r} is not a shard; use I/N with 0 <= I < N, e.g. 0/4")
+    return i, n
+
 def _size(s):
     "An argparse type: a slice size HxW."
     try: return tuple(int(v) for v in s.lower().split('x'))
@@ -69,7 +76,8 @@ def cmd_train(args):
         if args.fold is not None: raise MrisegError(f"--fold {args.fold}: needs --folds, the number of folds.")
         from mriseg.train import train
         train(args.data, args.out, bf16=_PRECISION[args.precision], **common, **settings)
-        print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
+        from fastai.torch_core import rank_distrib
+        if not rank_distrib(): print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
     else:
         from mriseg.protocol import train_folds
         train_folds(args.data, args.out, args.folds, args.fold, **common, **settings)
@@ -87,10 +95,19 @@ def _cases(data, args):
 
 def cmd_predict(args):
     "Segment the cases at INPUT with a trained model or an ensemble; one NIfTI per case in the input's space."
-    from mriseg.inference import predict_cases
+    from mriseg.inference import predict_cases, launcher_rank
+    shard, device = args.shard or launcher_rank(), args.device
+    if args.shard is None and shard is not None and device is None: device = _local_gpu()
     paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
-                          save_probs=args.save_probs, bs=args.bs, device=args.device, bf16=_PRECISION[args.precision])
-    print(f'{len(paths)} predictions in {args.out}')
+                          save_probs=args.save_probs, bs=args.bs, device=device, bf16=_PRECISION[args.precision],
+                          shard=shard)
+    print(f"{len(paths)} predictions in {args.out}{f' (shard {shard[0]}/{shard[1]})' if shard else ''}")
+
+def _local_gpu():
+    "The GPU of this process's local rank (torchrun's LOCAL_RANK) where there are GPUs; else None (the default device)."
+    import os, torch
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % n}" if n else None
 
 def cmd_evaluate(args):
     "Score predictions against ground truth: per-case and summary tables and plots."
@@ -193,7 +210,7 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 
 # %% ../nbs/14_cli.ipynb #027fd1f7
 _TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
-                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None)  # `train_settings` offered
+                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None)  # `train_settings` offered
 
 def _train_options(s):
     from mriseg.train import PRESETS, train, train_settings
@@ -208,6 +225,7 @@ def _train_options(s):
     _opt(s, train_folds, 'fold', type=_count(0), note='with --folds; default: every fold')
     for k, typ in _TRAIN_FLAGS.items():
         kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(choices=list(SLICE_AXES)) if k == 'axis' else dict(type=typ)
+        if k == 'pretrained': kw = dict(action='store_const', const=True)
         note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
         _opt(s, train_settings, k, note=note, **kw)
     _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)
@@ -236,6 +254,7 @@ def _predict_options(s):
     _opt(s, f, 'out_dir', flag='out', dest='out', required=True)
     for k in ('tta', 'overwrite', 'save_probs'): _opt(s, f, k, action='store_true')
     _opt(s, f, 'bs', type=_count()); _opt(s, f, 'device', type=_device)
+    _opt(s, f, 'shard', type=_shard, note='I/N, e.g. 0/4; default: all, or the rank of a torchrun/accelerate process')
     _case_options(s)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
 

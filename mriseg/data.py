@@ -395,6 +395,9 @@ class SliceDL(TfmdDL):
         fig = show_slices(self.one_batch() if b is None else b, n=max_n, regions=names, **kwargs)
         if not show: plt.close(fig)
         return fig
+    def show_results(self, b, out, max_n:int=4, show:bool=True, **kwargs):
+        "`show_slices` of batch `b` with the predictions `out` (probabilities or masks [B,R,H,W]) outlined on the truth."
+        return self.show_batch(b, max_n=max_n, show=show, pred=out, **kwargs)
 
 # %% ../nbs/06_data.ipynb #93bbb3e3
 def slice_dataloaders(train,  # training cases (`Prepped`)

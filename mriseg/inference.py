@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_inference.ipynb #4c1d0fb3
 from __future__ import annotations
-import dataclasses, hashlib, inspect, json
+import dataclasses, hashlib, inspect, json, os
 from pathlib import Path
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from .model import bf16_pays, get_device, load_model
 
 # %% auto #0
 __all__ = ['ENSEMBLE_FILE', 'model_settings', 'predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs',
-           'load_members', 'write_ensemble', 'predict_cases']
+           'load_members', 'write_ensemble', 'launcher_rank', 'shard_cases', 'predict_cases']
 
 # %% ../nbs/11_inference.ipynb #9b62b6a8
 def model_settings(config:dict, # a model's config, as `load_model` returns it
@@ -330,6 +330,24 @@ def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->li
     return todo
 
 
+# %% ../nbs/11_inference.ipynb #dbd34fb5
+def launcher_rank()->tuple|None:
+    "(rank, world size) of this process where a launcher (torchrun, accelerate launch) started several; else None."
+    r, n = os.environ.get('RANK'), os.environ.get('WORLD_SIZE')
+    try: r, n = int(r), int(n)
+    except (TypeError, ValueError): return None
+    return (r, n) if n > 1 else None
+
+def shard_cases(refs:list, # `CaseRef`s
+                shard:tuple, # (I, N), 0 <= I < N
+               )->list:
+    "Every N-th case of `refs` sorted by id, from the I-th: the N shards are disjoint and together are `refs`."
+    try: i, n = (int(v) for v in shard)
+    except (TypeError, ValueError): i, n = -1, 0
+    if not 0 <= i < n: raise MrisegError(f"shard={shard!r}: give (I, N) with N >= 1 and 0 <= I < N, e.g. (0, 4).")
+    return sorted(refs, key=lambda r: r.case_id)[i::n]
+
+
 # %% ../nbs/11_inference.ipynb #2634cebf
 _POST = ('min_size', 'et_to_core', 'cover')
 
@@ -343,11 +361,13 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
                   bs:int=16, # slices per batch
                   device=None, # torch device; None: CUDA when there is one, else the CPU
                   progress:bool=True, # show a progress bar
+                  shard:tuple=None, # (I, N): only every N-th case of `refs` from the I-th (`shard_cases`); None: all
                   **kwargs)->list: # the output paths, one per case, in the order of `refs`
     "Segment cases and write each one's labels in its own geometry and label values."
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
     refs = find_cases(refs) if isinstance(refs, (str, Path)) else list(refs)
+    if shard is not None: refs = shard_cases(refs, shard)
     out_dir = output_folder(out_dir, refs)
     members, rules, source = load_members(model, device)
     names = {tuple(model_settings(c, source)['regions']) for _, c in members}
@@ -357,7 +377,8 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
     settings = dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST})
     if kwargs.get('rules') is not None or len(members) > 1:
         settings.update(rules=kwargs.get('rules'), members=len(members))
-    made_by = dict(weights_sha256=_members_identity(members), settings=settings)
+    axes = [model_settings(c, source)['axis'] for _, c in members]  # the widgets open on these slices
+    made_by = dict(weights_sha256=_members_identity(members), axes=axes, settings=settings)
     todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
     for ref in (progress_bar(todo) if progress and todo else todo):
         case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
@@ -367,5 +388,5 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
     if len(todo) < len(refs):
         print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these "
               "settings")
-    return [out_dir/f'{r.case_id}.nii.gz' for r in refs]
+    return [out_dir/f'{r.case_id}.nii.gz' for r in refs]  # a shard's own only
 

@@ -310,8 +310,25 @@ def lesion_wise(pred, targ,
                 n_gt=len(scores), n_pred=n_pred, tp=len(scores) - fn, fp=fp, fn=fn)
 
 # %% ../nbs/08_metrics.ipynb #8ceae63e
+def _distributed()->bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+
+def _own_items(dl, b:int)->int:
+    "How many of the `b` items `dl` just gave are its data's own: fastai's `DistributedDL` pads the last share with repeats."
+    n, npad, i, w, r = (getattr(dl, k, None) for k in ('n', 'n_padded', 'i', 'world_size', 'rank'))
+    if None in (n, npad, i, w, r): return b
+    return int(min(b, max(0, n - (r * npad // w + i - b))))
+
+def _summed(inter, total, n:int):
+    "The `n` regions' counts summed over the processes of a distributed run, each of which validated its share; else as they are."
+    if not _distributed(): return inter, total
+    t = torch.zeros(2 * n + 1, dtype=torch.int64, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+    if inter is not None: t[:n], t[n:-1], t[-1] = inter, total, 1
+    torch.distributed.all_reduce(t)
+    return (t[:n], t[n:-1]) if t[-1] else (None, None)
+
 class RegionDice(Metric):
-    "Epoch Dice of one region, or the mean of all regions' epoch Dices, for multi-label logits [B,R,...]."
+    "Epoch Dice of one region, or the mean of all regions' epoch Dices, for multi-label logits [B,R,...]; summed over DDP ranks."
     def __init__(self,
                  region_names=('WT', 'TC', 'ET'),  # name of each output channel, in order
                  region=None,                      # the region to report; None: mean over all regions
@@ -329,6 +346,8 @@ class RegionDice(Metric):
             raise MrisegError(f"RegionDice needs predictions and targets [B,R,...] with R = {len(self.region_names)} "
                               f"regions {self.region_names}; got {tuple(pred.shape)} and {tuple(targ.shape)}")
         p, t = pred.float().sigmoid() > self.thresh, targ > 0.5
+        n = _own_items(getattr(learn, 'dl', None), len(p))
+        p, t = p[:n], t[:n]
         dims = [0] + list(range(2, p.ndim))
         inter, total = (p & t).sum(dims), p.sum(dims) + t.sum(dims)
         if self.inter is None: self.inter, self.total = inter, total
@@ -337,8 +356,9 @@ class RegionDice(Metric):
     @property
     def dices(self):
         "Epoch Dice of each region, as a float64 tensor"
-        if self.inter is None: return torch.full((len(self.region_names),), float('nan'), dtype=torch.float64)
-        i, s = self.inter.cpu().double(), self.total.cpu().double()
+        i, s = _summed(self.inter, self.total, len(self.region_names))
+        if i is None: return torch.full((len(self.region_names),), float('nan'), dtype=torch.float64)
+        i, s = i.cpu().double(), s.cpu().double()
         return torch.where(s > 0, 2 * i / s.clamp_min(1), torch.ones_like(s))
 
     @property

@@ -16,7 +16,8 @@ from .io import MODALITIES, writable_dir
 from .datasets import write_case
 
 # %% auto #0
-__all__ = ['FOV', 'CENTRE', 'TISSUES', 'CONTRASTS', 'mni_anatomy', 'phantom_affine', 'make_phantom_case', 'make_phantom_cohort']
+__all__ = ['FOV', 'CENTRE', 'TISSUES', 'CONTRASTS', 'mni_anatomy', 'phantom_affine', 'make_phantom_case', 'make_phantom_cohort',
+           'toy_cohort']
 
 # %% ../nbs/05_phantom.ipynb #9a7e449f
 FOV = np.array([240., 240., 155.])  # mm covered by every phantom grid: BraTS's 240 x 240 x 155 voxels at 1 mm
@@ -258,3 +259,24 @@ def make_phantom_cohort(path,  # folder to write the cases into (created if miss
         futs = {ex.submit(_write_phantom, path, i, seed, shape, overwrite): i for i in range(n)}
         for f in progress_bar(as_completed(futs), total=n): refs[futs[f]] = f.result()
     return refs
+
+# %% ../nbs/05_phantom.ipynb #de41ad77
+def toy_cohort(root,  # folder to write the cases into, BraTS 2021 layout
+               n:int=6,  # cases, BraTS2021_00000 ...
+               shape=(32, 32, 12),  # voxels per case
+               seed:int=0,  # seeds the tumour positions and the noise
+              )->list:  # their `CaseRef`s
+    "Tiny cases with a bright blob (oedema) around a brighter core in a dim oval brain, for tests and quick examples."
+    rng = np.random.default_rng(seed)
+    sx, sy, sz = shape
+    x, y, z = np.meshgrid(*[np.arange(s) for s in shape], indexing='ij')
+    brain = ((x - sx / 2) / (sx * .41))**2 + ((y - sy / 2) / (sy * .44))**2 + ((z - sz / 2) / (sz * .58))**2 < 1
+    out = []
+    for i in range(n):
+        c = rng.integers(11, 21, 3) * np.array([sx, sy, sx]) // 32; c[2] = rng.integers(4, 8) * sz // 12  # the middle third
+        d = np.sqrt((x - c[0])**2 + (y - c[1])**2 + ((z - c[2]) * 2)**2)
+        lab = np.where(d < 2, 4, np.where(d < 3.5, 1, np.where(d < 6, 2, 0))).astype(np.uint8) * brain
+        img = np.stack([brain * (100 + 60 * (lab > 0) * k + rng.normal(0, 5, shape)) for k in (1, 2, 3, 4)])
+        out.append(write_case(root, f'BraTS2021_{i:05d}', img.clip(0), lab))
+    return out
+

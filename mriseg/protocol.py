@@ -15,8 +15,9 @@ from .io import atomic_path
 from .datasets import load_case, output_folder
 from .data import kfold_split, save_split
 from .metrics import dice
-from .train import labelled_cases, train, train_settings
-from .inference import ENSEMBLE_FILE, postprocess, predict_cases
+from fastai.torch_core import rank_distrib
+from .train import labelled_cases, train, train_settings, _rank0_first, _barrier
+from .inference import ENSEMBLE_FILE, launcher_rank, postprocess, predict_cases
 from .evaluate import (boxplot_figure, evaluate, evaluate_case, load_prediction, save_json, summarise,
                              format_summary)
 
@@ -88,10 +89,9 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
     if fold is not None and not (isinstance(fold, (int, np.integer)) and 0 <= fold < folds):
         raise MrisegError(f"fold={fold!r}: give a fold from 0 to {folds - 1}.")
     out = output_folder(out, refs, recursive=True)
-    out.mkdir(parents=True, exist_ok=True)
     ids = [r.case_id for r in refs]
     plan = fold_plan(ids, folds, s['test_pct'], s['seed'])
-    _write_plan(out, plan, folds)
+    _rank0_first(lambda: (out.mkdir(parents=True, exist_ok=True), _write_plan(out, plan, folds)))  # DDP: rank 0 writes
     of = dict(zip(plan.case_id, plan.fold))
     for k in ([fold] if fold is not None else range(folds)):
         fdir, state = out/f'fold_{k}', _fold_state(out/f'fold_{k}', s)
@@ -103,13 +103,14 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
             train(data, fdir, preset, resume=state == 'partial', cache=cache or out/'cache', device=device,
                   scheme=scheme, split=kfold_split(ids, folds, k, s['test_pct'], s['seed']), **kwargs)
         predict_cases(fdir/'model', [r for r in refs if of[r.case_id] == k], out/'cv'/'predictions', min_size=0,
-                      device=device, progress=progress)
+                      device=device, progress=progress, shard=launcher_rank())  # DDP: each process its share
+        _barrier()
     todo = [k for k in range(folds) if _fold_state(out/f'fold_{k}', s) != 'done']
     if todo:
         print(f"folds {', '.join(map(str, todo))} of {out} are still to train; the cross-validation report and the "
               "ensemble come when the last one ends")
         return None
-    return finish_cv(out, data, scheme, definition, progress)
+    return None if rank_distrib() else finish_cv(out, data, scheme, definition, progress)
 
 # %% ../nbs/12a_protocol.ipynb #07f1f81a
 def cv_summary(per_case:pd.DataFrame,  # `evaluate`'s per-case table with a `fold` column

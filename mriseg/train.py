@@ -5,30 +5,38 @@
 # %% ../nbs/10_train.ipynb #1a6f90e0
 from __future__ import annotations
 import json, math
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from fastai.learner import Learner
 from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.torch_core import rank_distrib
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.callback.fp16 import to_bf16  # noqa: F401 (patches Learner)
-from fastai.callback.channelslast import to_channelslast  # noqa: F401 (patches Learner)
 from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastcore.basics import store_attr
 import mriseg
 from .labels import MrisegError
-from .io import MODALITIES, atomic_path
+from fastai.data.core import DataLoaders
+from fastai.callback.channelslast import ChannelsLast
+from fastprogress.fastprogress import progress_bar
+from .io import MODALITIES, atomic_path, load_case
 from .datasets import find_cases, output_folder
-from .preprocess import PrepConfig, PrepCache
+from .preprocess import PrepConfig, PrepCache, preprocess_case
 from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloaders
 from .losses import DiceBCELoss
-from .metrics import region_dice_metrics
+from .metrics import region_dice_metrics, _distributed
+from .inference import launcher_rank
 from .model import create_model, save_model, bf16_pays, get_device
 
 # %% auto #0
-__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'train', 'run_cases']
+__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders',
+           'seg_learner', 'DDPTrainer', 'ddp_ctx', 'join_launched', 'train', 'run_cases']
 
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
@@ -38,7 +46,7 @@ PRESETS = {
                 valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
 }
 _DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.,
-                 axis='axial')  # the same in both presets
+                 axis='axial', pretrained=False)  # the same in both presets
 
 _COUNTS = dict(epochs='epochs to train', bs='slices per batch', n_per_epoch='training slices per epoch',
                valid_n='validation slices', context='slices per modality')
@@ -57,6 +65,9 @@ def _check_settings(s:dict):
     if len(tuple(s['size'])) != 2: raise MrisegError(f"size={s['size']!r}: give a slice size (H, W).")
     if s['axis'] not in SLICE_AXES:
         raise MrisegError(f"axis={s['axis']!r}: slice direction must be one of {', '.join(SLICE_AXES)}.")
+    if any(int(v) % 32 for v in s['size']):
+        raise MrisegError(f"slice size {tuple(s['size'])}: each side must be a multiple of 32 (the U-Net halves it "
+                          "five times).")
 
 def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    arch:str=None, # encoder, one of `ARCHS`
@@ -70,6 +81,7 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    tumour_frac:float=None, # share of the training slices that hold tumour
                    self_attention:bool=None, # a self-attention layer in the decoder
                    last_cross:bool=None, # the decoder's last full-resolution residual block
+                   pretrained:bool=None, # ImageNet encoder weights from the torch hub cache (`pretrained_path`)
                    valid_pct:float=None, # share of the patients held out for validation
                    test_pct:float=None, # share of the patients held out for the final test
                    seed:int=None, # seed of the split and of the sampling
@@ -85,9 +97,6 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
     s.update(given)
     _check_settings(s)
     s['size'] = tuple(int(v) for v in s['size'])
-    if any(v % 32 for v in s['size']):
-        raise MrisegError(f"slice size {s['size']}: each side must be a multiple of 32 (the U-Net halves it five "
-                          "times).")
     return s
 
 
@@ -123,8 +132,10 @@ class RunKeeper(Callback):
         store_attr('config,monitor,best')
         self.out, self.start, self.rows = Path(out), start_epoch, [] if history is None else history
 
+    _net = property(lambda self: getattr(self.model, 'module', self.model), doc="The network, out of its DDP wrapper")
+
     def after_epoch(self):
-        if self.epoch < self.start or not self.recorder.values: return
+        if self.epoch < self.start or not self.recorder.values or rank_distrib(): return  # rank 0 alone writes
         names = [n for n in self.recorder.metric_names[1:] if n != 'time']
         row = dict(epoch=self.epoch, **{n: float(v) for n, v in zip(names, self.recorder.values[-1])})
         self.rows.append(row)
@@ -133,9 +144,9 @@ class RunKeeper(Callback):
         plot_history(hist, self.out/'curves.png')
         if row[self.monitor] > self.best:
             self.best = row[self.monitor]
-            save_model(self.model, self.out/'model', dict(self.config, epoch=self.epoch, valid=dict(row)))
-        ckpt = dict(model=self.model.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch,
-                    best=float(self.best))
+            save_model(self._net, self.out/'model', dict(self.config, epoch=self.epoch, valid=dict(row)))
+        ckpt = dict(model=self._net.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch,
+                    best=float(self.best), config=_plain(self.config))
         with atomic_path(self.out/'checkpoint.pth') as tmp: torch.save(ckpt, tmp)
 
 # %% ../nbs/10_train.ipynb #93f18094
@@ -191,6 +202,135 @@ def _split(ids, out, s, resume, given=None):
     save_split(split, path)
     return split
 
+# %% ../nbs/10_train.ipynb #7910e102
+def _prepare(refs, cache, prep, progress):
+    "Each case of `refs` preprocessed: from the `PrepCache` (or folder) `cache`, built first where needed, or in memory."
+    if cache is None:
+        return [preprocess_case(load_case(r), prep) for r in (progress_bar(refs, leave=False) if progress else refs)]
+    cache = cache if isinstance(cache, PrepCache) else PrepCache(cache, prep)
+    cache.build(refs, progress=progress)
+    return [cache.get(r) for r in refs]
+
+_DATA = ('bs', 'size', 'context', 'n_per_epoch', 'valid_n', 'tumour_frac', 'axis', 'seed')
+
+def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (cases with masks), or its `CaseRef`s
+                    bs:int=16,  # slices per batch
+                    size:tuple=(64, 96),  # (H, W) every slice is centre-padded/cropped to; multiples of 32
+                    context:int=1,  # slices per modality: 1 for 2D, 3 or 5 for 2.5D
+                    n_per_epoch:int=512,  # training slices per epoch
+                    valid_n:int|None=192,  # validation slices; None: every brain slice of the validation patients
+                    tumour_frac:float=0.6,  # share of the training slices that hold tumour
+                    axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
+                    split:pd.DataFrame=None,  # `case_id`, `set` of each case (a fold of `kfold_split`...); None: `split_cases`
+                    valid_pct:float=0.15,  # share of the patients for validation, when `split` is None
+                    test_pct:float=0.15,  # share held out for the final test, when `split` is None
+                    seed:int=0,  # seed of the split and of the slice draws
+                    cache=None,  # a `PrepCache` or its folder; None: preprocess in memory
+                    prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
+                    scheme=None,  # `LabelScheme` of the masks; default the layout's own
+                    device=None,  # where batches go; default the GPU if there is one
+                    progress:bool=True,  # progress bar while preprocessing
+                    **kwargs,  # more `slice_dataloaders` arguments: aug, num_workers, ...
+                   )->DataLoaders:
+    "Slice `DataLoaders` of the training and validation patients of `data`, with `split`, `scheme`, `prep`, `spacing`, `settings`."
+    settings = dict(bs=bs, size=tuple(int(v) for v in size), context=context, n_per_epoch=n_per_epoch, valid_n=valid_n,
+                    tumour_frac=tumour_frac, axis=axis, seed=seed)
+    _check_settings({**_DEFAULTS, **PRESETS['cpu'], **settings})
+    refs = labelled_cases(data, scheme) if isinstance(data, (str, Path)) else list(data)
+    if split is None: split = split_cases([r.case_id for r in refs], valid_pct, test_pct, seed)
+    sets = dict(zip(split.case_id, split['set']))
+    if (lost := [r.case_id for r in refs if r.case_id not in sets]):
+        raise MrisegError(f"split: lacks {len(lost)} of the cases ({', '.join(lost[:3])}...). Give the split of this "
+                          "dataset.")
+    trn, val = [[r for r in refs if sets[r.case_id] == k] for k in ('train', 'valid')]
+    if not trn or not val:
+        raise MrisegError(f"split: {len(trn)} training and {len(val)} validation patients; each set needs at least one.")
+    prepped = _prepare(trn + val, cache, prep or PrepConfig(), progress)
+    device = get_device(device)
+    dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=bs, size=settings['size'], context=context,
+                            tumour_frac=tumour_frac, n_per_epoch=n_per_epoch, valid_n=valid_n, device=device, seed=seed,
+                            axis=axis, **kwargs)
+    dls.split, dls.scheme, dls.prep, dls.settings = split, refs[0].scheme, prep or PrepConfig(), settings
+    dls.spacing = np.median([p.spacing for p in prepped], 0).round(4).tolist()
+    return dls
+
+
+# %% ../nbs/10_train.ipynb #f464dbc5
+def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
+                arch:str='resnet34',  # encoder, one of `ARCHS`
+                pretrained:bool=False,  # ImageNet encoder weights, from the torch hub cache only (nothing downloads)
+                self_attention:bool=False,  # a self-attention layer in the decoder
+                last_cross:bool=True,  # the decoder's last full-resolution residual block
+                dice_weight:float=1.,  # weight of the Dice term of the loss
+                bce_weight:float=1.,  # weight of the BCE term of the loss
+                bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
+                channels_last:bool=True,  # channels-last memory (faster convolutions, on CUDA and on the CPU)
+                **kwargs,  # more `Learner` arguments: path, cbs, opt_func, wd, ...
+               )->Learner:
+    "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, the region Dice metrics; `learn.config` for `save_model`."
+    s, regions = dls.settings, list(dls.scheme.region_names)
+    model = create_model(arch, n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
+                         self_attention=self_attention, last_cross=last_cross, pretrained=pretrained)
+    learn = Learner(dls, model, loss_func=DiceBCELoss(dice_weight, bce_weight), metrics=region_dice_metrics(regions),
+                    **kwargs)
+    bf16 = bf16_pays(dls.device) if bf16 is None else bool(bf16)
+    if bf16: learn.to_bf16() if dls.device.type == 'cuda' else learn.add_cb(CPUAutocast())
+    if channels_last: learn.add_cb(ChannelsLast())
+    learn.config = dict(modalities=list(MODALITIES), regions=regions, scheme=dls.scheme.to_dict(),
+                        preprocessing=dls.prep.to_dict(), slice_size=list(s['size']), context=s['context'],
+                        axis=s['axis'], spacing=dls.spacing,
+                        train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained, self_attention=self_attention,
+                                   last_cross=last_cross, dice_weight=dice_weight, bce_weight=bce_weight, bf16=bf16))
+    return learn
+
+
+# %% ../nbs/10_train.ipynb #d9332956
+class _SliceDDL(DistributedDL):
+    "fastai's `DistributedDL`, sending the slice order on the device of the process group's backend (gloo: the CPU)."
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
+
+class DDPTrainer(DistributedTrainer):
+    "fastai's `DistributedTrainer` (Accelerate's DDP) on `_SliceDDL`s, so it runs on CPUs (gloo) as on GPUs (nccl)."
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _SliceDDL(dl, device=self.learn.model.device)
+
+@contextmanager
+def ddp_ctx(learn:Learner, sync_bn:bool=None):  # SyncBatchNorm; None: on GPUs (it needs them)
+    "`learn` in DDP inside the block where this process is one of several a launcher started; as it is otherwise."
+    if not _distributed():
+        yield learn
+        return
+    cpu = learn.dls.device.type == 'cpu'
+    learn.add_cb(DDPTrainer(sync_bn=not cpu if sync_bn is None else sync_bn, cpu=cpu))
+    if rank_distrib(): learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally: learn.detach_distributed()
+
+def join_launched(device=None)->torch.device:
+    "Join the process group of the launcher that started this process (gloo on the CPU, nccl on GPUs); its device."
+    from accelerate import PartialState
+    cpu = not torch.cuda.is_available() or (device is not None and torch.device(device).type == 'cpu')
+    return torch.device(PartialState(cpu=cpu).device)
+
+def _rank0_first(f):
+    "`f()` on rank 0 while the other processes wait; its result there (None elsewhere); its error stops them all."
+    if not _distributed(): return f()
+    err, res = None, None
+    if rank_distrib() == 0:
+        try: res = f()
+        except Exception as e: err = e
+    msg = [None if err is None else str(err)]
+    torch.distributed.broadcast_object_list(msg, src=0)
+    if err is not None: raise err
+    if msg[0] is not None: raise MrisegError(f"rank 0 stopped: {msg[0]}")
+    return res
+
+def _barrier():
+    if _distributed(): torch.distributed.barrier()
+
+
 # %% ../nbs/10_train.ipynb #781465af
 @delegates(train_settings, but=['preset'])
 def train(data,  # a dataset folder in any layout `find_cases` reads (cases with masks are used)
@@ -207,38 +347,33 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     out = Path(out)
-    s, device = train_settings(preset, **kwargs), get_device(device)
-    _check_out(out, resume)
-    refs = labelled_cases(data, scheme)
-    scheme, prep = refs[0].scheme, prep or PrepConfig()
-    output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
-    split = _split([r.case_id for r in refs], out, s, resume, split)
+    s = train_settings(preset, **kwargs)
+    device = join_launched(device) if launcher_rank() else get_device(device)
+    refs, prep = labelled_cases(data, scheme), prep or PrepConfig()
     cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)
-    cache.build(refs)
-    sets = dict(zip(split.case_id, split['set']))
-    pick = lambda name: [cache.get(r) for r in refs if sets[r.case_id] == name]
+    def prepare():
+        _check_out(out, resume)
+        output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
+        sp = _split([r.case_id for r in refs], out, s, resume, split)
+        cache.build(refs)  # the test patients too, ready to be predicted
+        return sp
+    split = _rank0_first(prepare)
+    if split is None: split = load_split(out/'split.csv')  # the other processes of a DDP run
     torch.manual_seed(s['seed'])
-    dls = slice_dataloaders(pick('train'), pick('valid'), bs=s['bs'], size=s['size'], context=s['context'],
-                            tumour_frac=s['tumour_frac'], n_per_epoch=s['n_per_epoch'], valid_n=s['valid_n'],
-                            device=device, seed=s['seed'], axis=s['axis'])
-    regions = scheme.region_names
-    model = create_model(s['arch'], n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
-                         self_attention=s['self_attention'], last_cross=s['last_cross'])
-    spacing = np.median([cache.get(r).spacing for r in refs], 0).round(4).tolist()
-    bf16 = bf16_pays(device) if bf16 is None else bool(bf16)
-    config = dict(modalities=list(MODALITIES), regions=regions, scheme=scheme.to_dict(), preprocessing=prep.to_dict(),
-                  slice_size=list(s['size']), context=s['context'], axis=s['axis'], spacing=spacing,
-                  train=dict(s, size=list(s['size']), bf16=bf16))
-    learn = Learner(dls, model, loss_func=DiceBCELoss(s['dice_weight'], s['bce_weight']),
-                    metrics=region_dice_metrics(regions), path=out)
-    if bf16: learn.to_bf16() if device.type == 'cuda' else learn.add_cb(CPUAutocast())
-    if device.type == 'cuda': learn.to_channelslast(use_amp=False)
+    dls = seg_dataloaders(refs, split=split, cache=cache, prep=prep, device=device, progress=False,
+                          **{k: s[k] for k in _DATA})
+    learn = seg_learner(dls, s['arch'], pretrained=s['pretrained'], self_attention=s['self_attention'],
+                        last_cross=s['last_cross'], dice_weight=s['dice_weight'], bce_weight=s['bce_weight'], bf16=bf16,
+                        path=out)
+    config = dict(learn.config, train=dict(s, size=list(s['size']), bf16=learn.config['train']['bf16']))
     start, keeper = 0, RunKeeper(out, config)
     if resume: start, keeper = _restore(learn, out, config)
     learn.add_cb(keeper)
     dls.train_ds.epoch = start
-    if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
+    with ddp_ctx(learn):
+        if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
     learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
+    _barrier()  # rank 0 has written the last epoch
     best = out/'model'/'model.pth'
     if not best.exists():
         raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was "
@@ -249,12 +384,35 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
 
 
 # %% ../nbs/10_train.ipynb #3a6d7605
+_NETWORK = ('arch', 'context', 'size', 'self_attention', 'last_cross', 'axis')  # settings that shape what is learnt
+
+def _run_config(out):
+    "The config of the run in `out`, from its model.json (runs whose checkpoint does not hold it)."
+    try: return json.loads((out/'model'/'model.json').read_text())
+    except (OSError, ValueError): return {}
+
+def _same_network(then:dict, now:dict, out):
+    "Refuse to resume a run with settings that change the network, naming each difference."
+    def net(c):
+        t = c.get('train') or {}
+        return {**{k: t.get(k) for k in _NETWORK}, 'size': list(t.get('size') or c.get('slice_size') or []),
+                'regions': list(c.get('regions') or []), 'preprocessing': c.get('preprocessing')}
+    a, b = net(then), net(now)
+    diff = [f"{k} {b[k]} (the run: {a[k]})" for k in a if a[k] is not None and a[k] != b[k]]
+    if diff:
+        raise MrisegError(f"{out}: cannot resume with other settings than the run's: {'; '.join(diff)}. Resume with the "
+                          "run's settings (see its model/model.json), or train a new run in another folder.")
+
 def _restore(learn, out, config):
     "Load `out`/checkpoint.pth into `learn`; the epoch to start from and a `RunKeeper` that continues the history."
     try: ckpt = torch.load(out/'checkpoint.pth', map_location='cpu', weights_only=True)
     except Exception as e:
         raise MrisegError(f"{out/'checkpoint.pth'}: cannot be read ({type(e).__name__}). Start a new run.") from None
-    learn.model.load_state_dict(ckpt['model'])
+    _same_network(ckpt.get('config') or _run_config(out), config, out)
+    try: learn.model.load_state_dict(ckpt['model'])
+    except RuntimeError as e:
+        raise MrisegError(f"{out/'checkpoint.pth'}: its weights do not fit the network of these settings "
+                          f"({str(e).splitlines()[0]}). Resume with the run's settings, or start a new run.") from None
     learn.create_opt(); learn.opt.load_state_dict(dict(state=ckpt['opt']['state'], hypers=L(ckpt['opt']['hypers'])))
     start = ckpt['epoch'] + 1
     hist = pd.read_csv(out/'history.csv') if (out/'history.csv').exists() else pd.DataFrame()

@@ -11,13 +11,13 @@ import ipywidgets as W
 from matplotlib.figure import Figure
 from fastcore.basics import patch
 from .labels import MrisegError
-from .io import Case
+from .io import Case, mask_record
 from .metrics import dice
 from .evaluate import load_prediction
 from .vis import AXES_NAMES, MODALITY_TITLES, CaseView, axis_number, draw_panel, legend_handles, take_slice
 
 # %% auto #0
-__all__ = ['SliceViewer']
+__all__ = ['recorded_axis', 'SliceViewer']
 
 # %% ../nbs/13_widgets.ipynb #fc1e3029
 def _slice_dice(view, axis, index):
@@ -66,13 +66,20 @@ def _figure(view, chans, axis, index, alpha, pred_alpha):
                    handlelength=1.4)
     return fig, axs, panels
 
+# %% ../nbs/13_widgets.ipynb #43b659b3
+def recorded_axis(path)->str:
+    "The slice direction of the model(s) that made the mriseg prediction `path`; 'axial' when it names none or several."
+    axes = set((mask_record(path) or {}).get('axes') or ())
+    return axes.pop() if len(axes) == 1 else 'axial'
+
+
 # %% ../nbs/13_widgets.ipynb #16560740
 class SliceViewer:
     "Browse a case: axis, slice, modality, ground-truth and prediction overlays with opacity, and the slice Dice."
     def __init__(self, case,              # a `Case`, or an image [C,X,Y,Z] in canonical RAS (then give `label`)
                  pred=None,               # prediction: labels [X,Y,Z], regions [R,X,Y,Z], or a NIfTI file of `case`
                  label=None,              # ground truth; None: the case's own; False: none
-                 axis='axial',            # 'axial', 'coronal' or 'sagittal'
+                 axis=None,               # 'axial', 'coronal' or 'sagittal'; None: the axis of the model that made `pred`
                  index=None,              # slice to open on; None: the one with the most tumour
                  modality='all',          # 'all' (side by side) or one modality name
                  alpha=0.4,               # opacity of the filled ground truth
@@ -85,7 +92,9 @@ class SliceViewer:
             if not isinstance(case, Case):
                 raise MrisegError(f"{pred}: a prediction file needs the loaded Case it belongs to; give "
                                   "SliceViewer(load_case(...), pred=...).")
+            if axis is None: axis = recorded_axis(pred)
             pred = load_prediction(pred, case)
+        if axis is None: axis = 'axial'
         self.view = v = CaseView(case, label, pred, scheme, spacing)
         v.channels(modality)
         if pred_alpha is None: pred_alpha = 1. if v.gt is not None else alpha

@@ -17,6 +17,13 @@ def test_help_lists_commands():
     out = run('--help').stdout
     for cmd in ('phantom', 'info'): assert cmd in out
 
+def test_python_dash_m_runs_the_command_line(tmp_path):
+    "`python -m mriseg` is the same command (what torchrun and accelerate launch start), exit codes included."
+    m = [sys.executable, '-m', 'mriseg']
+    assert subprocess.run(m + ['--help'], capture_output=True, text=True).stdout == run('--help').stdout
+    r = subprocess.run(m + ['info', tmp_path/'none'], capture_output=True, text=True)
+    assert r.returncode == 2 and 'mriseg: error:' in r.stderr and 'Traceback' not in r.stderr
+
 def test_phantom_round_trip(tmp_path):
     out = tmp_path/'p'
     run('phantom', out, '--n', 4, '--shape', 'small', '--seed', 3)
@@ -121,6 +128,20 @@ def test_predict_and_evaluate_a_split(trained):
     assert sorted(set(pd.read_csv(trained/'split-report'/'per_case.csv').case)) == test
     r = run('evaluate', trained/'split-pred', trained/'data', '--out', trained/'all-report', check=False)  # the whole dataset
     assert r.returncode == 2 and 'no prediction for case' in r.stderr and not (trained/'all-report').exists()
+
+def test_predict_shards(trained, tmp_path):
+    "--shard I/N: the shards are disjoint, and together they are a single run's masks, byte for byte."
+    model, data = trained/'run'/'model', trained/'data'
+    run('predict', model, data, '--out', tmp_path/'whole', '--device', 'cpu')
+    made = []
+    for i in range(3):
+        r = run('predict', model, data, '--out', tmp_path/'shards', '--device', 'cpu', '--shard', f'{i}/3')
+        assert f'(shard {i}/3)' in r.stdout
+        made.append(sorted(p.name for p in (tmp_path/'shards').iterdir() if p.name not in sum(made, [])))
+    assert [len(m) for m in made] == [2, 2, 2] and len(set(sum(made, []))) == 6
+    for p in sorted((tmp_path/'whole').iterdir()): assert (tmp_path/'shards'/p.name).read_bytes() == p.read_bytes()
+    r = run('predict', model, data, '--out', tmp_path/'bad', '--shard', '3/3', check=False)
+    assert r.returncode == 2 and '--shard' in r.stderr and not (tmp_path/'bad').exists()
 
 def test_predict_bad_model(tmp_path, trained):
     (tmp_path/'model').mkdir()

@@ -1,0 +1,50 @@
+"""DDP training as a cluster runs it, on CPUs: torchrun starts two processes (gloo) of `python -m mriseg train`."""
+import os, subprocess, sys
+from pathlib import Path
+import pandas as pd
+import pytest
+import torch
+
+TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
+SETTINGS = ['--size', '32x32', '--bs', 4, '--n-per-epoch', 48, '--lr', 0.01, '--valid-n', 9, '--device', 'cpu', '--precision', 'fp32']
+
+def torchrun(*args):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    r = subprocess.run(TORCHRUN + ['-m', 'mriseg'] + [str(a) for a in args], capture_output=True, text=True, env=env,
+                       timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+def single_process_dice(run, data):
+    "The validation Dice of the run's saved model, computed by this one process on the same slices."
+    from fastai.learner import Learner
+    from mriseg.data import load_split
+    from mriseg.losses import DiceBCELoss
+    from mriseg.metrics import region_dice_metrics
+    from mriseg.model import load_model
+    from mriseg.train import seg_dataloaders
+    model, cfg = load_model(run/'model')
+    t = cfg['train']
+    dls = seg_dataloaders(data, bs=t['bs'], size=t['size'], n_per_epoch=t['n_per_epoch'], valid_n=t['valid_n'],
+                          split=load_split(run/'split.csv'), cache=run/'cache', device='cpu', progress=False)
+    learn = Learner(dls, model, loss_func=DiceBCELoss(), metrics=region_dice_metrics(cfg['regions']))
+    with learn.no_bar(): return cfg["epoch"], list(learn.validate()[1:])
+
+def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path):
+    from mriseg.phantom import toy_cohort
+    data, run = tmp_path/'data', tmp_path/'run'
+    toy_cohort(data, n=6)
+    r = torchrun('train', data, '--out', run, '--epochs', 2, *SETTINGS)
+    assert r.stdout.count('best model:') == 1  # rank 0 speaks for the run
+    assert {p.name for p in run.iterdir()} == {'split.csv', 'cache', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'}
+    hist = pd.read_csv(run/'history.csv')
+    assert hist.epoch.tolist() == [0, 1]
+    epoch, dices = single_process_dice(run, data)
+    assert dices == pytest.approx(hist.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=1e-6)
+    torchrun('train', data, '--out', run, '--epochs', 3, '--resume', *SETTINGS)
+    hist2 = pd.read_csv(run/'history.csv')
+    assert hist2.epoch.tolist() == [0, 1, 2] and hist2.iloc[:2].equals(hist)
+    ck = torch.load(run/'checkpoint.pth', weights_only=True)
+    assert ck['epoch'] == 2 and not any(k.startswith('module.') for k in ck['model'])
+    epoch, dices = single_process_dice(run, data)
+    assert dices == pytest.approx(hist2.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=1e-6)
