@@ -133,19 +133,22 @@ def run_demo(out='runs/demo', # the run folder
     "Phantom cohort -> training -> prediction and evaluation of the held-out patients, in `out`."
     from mriseg.phantom import make_phantom_cohort
     from mriseg.train import train, run_cases
-    from mriseg.protocol import train_folds
+    from mriseg.protocol import train_folds, tune_postprocessing
+    from mriseg.inference import ENSEMBLE_FILE
     out, data = Path(out), Path(data)
     if not data.exists(): make_phantom_cohort(data, n=n, shape=shape)
     else: print(f'using the phantom cohort in {data}')
     if folds: train_folds(data, out, folds, resume=True, preset=preset, **settings)
-    elif (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists():
-        print(f'using the model in {out/"model"}')
-    else: train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
-    if not folds:
+    elif (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists() and (out/ENSEMBLE_FILE).exists():
+        print(f'using the model in {out/"model"} and the post-processing in {out/ENSEMBLE_FILE}')
+    else:
+        if not (out/'model'/'model.json').exists() or (out/'checkpoint.pth').exists():
+            train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
         (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
+        tune_postprocessing(out, data, progress=False)  # chosen on the validation patients: out/ensemble.json
     n = len(run_cases(out, data, 'test'))
     print(f'\nthe {n} held-out test patients of {out/"split.csv"}:')
-    for cmd in (['predict', out if folds else out/'model', data, '--split', out, '--out', out/'predictions', '--tta'],
+    for cmd in (['predict', out, data, '--split', out, '--out', out/'predictions', '--tta', '--overwrite'],
                 ['evaluate', out/'predictions', data, '--split', out, '--out', out/'report', '--overwrite']):
         cmd = [str(c) for c in cmd]
         print('$ mriseg ' + ' '.join(cmd))
@@ -210,7 +213,7 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 
 # %% ../nbs/14_cli.ipynb #027fd1f7
 _TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
-                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None)  # `train_settings` offered
+                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None, compile=None)  # `train_settings` offered
 
 def _train_options(s):
     from mriseg.train import PRESETS, train, train_settings
@@ -225,7 +228,7 @@ def _train_options(s):
     _opt(s, train_folds, 'fold', type=_count(0), note='with --folds; default: every fold')
     for k, typ in _TRAIN_FLAGS.items():
         kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(choices=list(SLICE_AXES)) if k == 'axis' else dict(type=typ)
-        if k == 'pretrained': kw = dict(action='store_const', const=True)
+        if k in ('pretrained', 'compile'): kw = dict(action='store_const', const=True)
         note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
         _opt(s, train_settings, k, note=note, **kw)
     _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)

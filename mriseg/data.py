@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_data.ipynb #405c3ef0
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, math, os
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from .vis import show_slices
 
 # %% auto #0
 __all__ = ['SLICE_AXES', 'split_cases', 'kfold_split', 'save_split', 'load_split', 'axis_view', 'axis_unview', 'pad_crop',
-           'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL', 'slice_dataloaders']
+           'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL', 'ToFloat', 'default_workers',
+           'slice_dataloaders']
 
 # %% ../nbs/06_data.ipynb #4073646c
 def _patients(case_ids, patient_of=None):
@@ -217,7 +218,7 @@ def _check_prepped(p):
 
 # %% ../nbs/06_data.ipynb #31e96270
 class SliceDataset:
-    "Slices (axial by default) of labelled cases as (image [C*context,H,W], mask [R,H,W]) float32 tensors, drawn tumour-aware."
+    "Slices (axial by default) of labelled cases as (image [C*context,H,W], mask [R,H,W] uint8) tensors, drawn tumour-aware."
     n_inp = 1
     def __init__(self,
                  prepped,  # list of `Prepped` (`.case_id`, `.image` [C,X,Y,Z], `.regions` [R,X,Y,Z])
@@ -243,6 +244,7 @@ class SliceDataset:
                                   "cases must have the same modalities and label scheme")
         store_attr('context,tumour_frac,n_per_epoch,seed,split_idx')
         self.size, self.epoch = tuple(size), 0
+        self.dtype = np.result_type(*[p.image.dtype for p in self.prepped])  # float16 from the cache
         self.index, self.has_tumour = self._index()
         self.items = self._draw()
 
@@ -293,14 +295,14 @@ def resample(self:SliceDataset):
 
 @patch
 def batch(self:SliceDataset, idxs)->tuple:
-    "Items `idxs` read straight into one batch: (TensorImage [B,C*context,H,W], TensorMask [B,R,H,W])."
+    "Items `idxs` read straight into one compact batch: (TensorImage [B,C*context,H,W] in `dtype`, TensorMask uint8 [B,R,H,W])."
     p0 = self.prepped[0]
-    x = np.zeros((len(idxs), p0.image.shape[0]*self.context, *self.size), np.float32)
-    y = np.zeros((len(idxs), p0.regions.shape[0], *self.size), np.float32)
+    x = np.zeros((len(idxs), p0.image.shape[0]*self.context, *self.size), self.dtype)
+    y = np.zeros((len(idxs), p0.regions.shape[0], *self.size), np.uint8)
     for j, i in enumerate(idxs):
         c, z = self.index[self.items[i]]
-        get_slice(self.prepped[c].image, z, self.context, self.size, out=x[j])
-        get_slice(self.prepped[c].regions, z, 1, self.size, out=y[j])
+        get_slice(self.prepped[c].image, z, self.context, self.size, dtype=self.dtype, out=x[j])
+        get_slice(self.prepped[c].regions, z, 1, self.size, dtype=np.uint8, out=y[j])
     return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
 
 
@@ -342,7 +344,7 @@ class SegAugment(RandTransform):
 
     def encodes(self, x:TensorImage):
         "Move the image (bilinear) and its brain (nearest), then change intensities inside the moved brain."
-        x = x.as_subclass(torch.Tensor)
+        x = x.as_subclass(torch.Tensor).float()  # float32 also where it is given a compact batch
         brain = _resample((x != 0).any(1, keepdim=True).float(), self.grid,
                           'nearest') > 0  # the brain moves like a mask
         return TensorImage(self.intensity(_resample(x, self.grid, 'bilinear'), brain))
@@ -400,6 +402,17 @@ class SliceDL(TfmdDL):
         return self.show_batch(b, max_n=max_n, show=show, pred=out, **kwargs)
 
 # %% ../nbs/06_data.ipynb #93bbb3e3
+class ToFloat(Transform):
+    "The first batch transform: compact batches (float16 images, uint8 masks) made float32 on the device they went to."
+    order = 0
+    def encodes(self, x:TensorImage): return x.float()
+    def encodes(self, x:TensorMask): return x.float()
+
+def default_workers(device)->int:
+    "Reader processes for a device: on a GPU, up to 4 of the cores the training process leaves free; 0 on the CPU."
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return min(4, cores - 1) if torch.device(device).type == 'cuda' else 0
+
 def slice_dataloaders(train,  # training cases (`Prepped`)
                       valid,  # validation cases (`Prepped`)
                       bs:int=8,  # batch size
@@ -410,10 +423,10 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
                       valid_n:int|None=None,  # fixed number of validation slices; None: all brain slices
                       aug:bool|SegAugment=True,  # True: `SegAugment(context=context)`; False: none; or your own
                       device=None,  # where batches go and are augmented; None: the GPU if there is one
-                      num_workers:int=0,  # reader processes (0 reads in the main process)
+                      num_workers:int=None,  # reader processes (0 reads in the main process); None: `default_workers`
                       seed:int|None=None,  # seeds the training draws; None: torch's generator
                       axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
-                      **kwargs,  # more `TfmdDL` arguments, e.g. `pin_memory`
+                      **kwargs,  # more `TfmdDL` arguments; `pin_memory` defaults to True on CUDA
                      )->DataLoaders:
     "fastai `DataLoaders` of slices along `axis`: tumour-aware, augmented on the device for training; fixed for validation."
     if aug is True: aug = SegAugment(context=context)
@@ -425,6 +438,7 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
     if len(trn) < bs: raise MrisegError(f"slice_dataloaders: {len(trn)} training slices per epoch give no full batch "
                                         f"of {bs}; raise n_per_epoch or lower bs")
     device = default_device() if device is None else torch.device(device)
-    dl = dict(bs=bs, num_workers=num_workers, device=device, **kwargs)
-    return DataLoaders(SliceDL(trn, shuffle=False, drop_last=True, after_batch=[aug] if aug else None, **dl),
-                       SliceDL(val, shuffle=False, drop_last=False, **dl), device=device)
+    workers = default_workers(device) if num_workers is None else num_workers
+    dl = dict(bs=bs, num_workers=workers, device=device, **{'pin_memory': device.type == 'cuda', **kwargs})
+    return DataLoaders(SliceDL(trn, shuffle=False, drop_last=True, after_batch=[ToFloat()] + ([aug] if aug else []), **dl),
+                       SliceDL(val, shuffle=False, drop_last=False, after_batch=[ToFloat()], **dl), device=device)

@@ -21,7 +21,7 @@ __all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_back
            'preprocess_case', 'cfg_hash', 'PrepCache']
 
 # %% ../nbs/03_preprocess.ipynb #49da1ef7
-PREP_VERSION = 1  # bump when the preprocessing code changes what it writes; it invalidates caches
+PREP_VERSION = 2  # bump when the preprocessing code changes what it writes; it invalidates caches (2: slice-major files)
 
 # %% ../nbs/03_preprocess.ipynb #ec3f805f
 def _check_cfg(cfg):
@@ -213,9 +213,13 @@ def _source_key(ref:CaseRef)->dict:
 def _entry_name(case_id): return re.sub(r'[^A-Za-z0-9._-]', '_', case_id)
 
 def _save_npy(arr, path):
-    "Save `arr` atomically in Fortran order, so that each axial slice `arr[..., z]` is one contiguous block."
+    "Save `arr` [C,x,y,z] atomically as [z,C,x,y], so that each axial slice `arr[..., z]` is one C-order block."
     with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as f: np.save(f, np.asfortranarray(arr))
+        with open(tmp, 'wb') as f: np.save(f, np.ascontiguousarray(np.moveaxis(arr, -1, 0)))
+
+def _open_npy(path):
+    "A file `_save_npy` wrote, memory-mapped and read as [C,x,y,z] again (a view: nothing is copied)."
+    return np.moveaxis(np.load(path, mmap_mode='r'), 0, -1)
 
 def _write_json(d, path):
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(d, indent=1))
@@ -240,8 +244,8 @@ def _build_entry(ref:CaseRef, path:Path, cfg:PrepConfig)->str:
 def _load_entry(base, meta)->Prepped:
     "Open the cache entry at `base` (its JSON already read as `meta`) memory-mapped."
     reg = Path(f'{base}.regions.npy')
-    return Prepped(meta['case_id'], np.load(f'{base}.image.npy', mmap_mode='r'),
-                   np.load(reg, mmap_mode='r') if meta['region_names'] is not None else None,
+    return Prepped(meta['case_id'], _open_npy(f'{base}.image.npy'),
+                   _open_npy(reg) if meta['region_names'] is not None else None,
                    tuple(meta['spacing']), tuple(tuple(b) for b in meta['crop']), tuple(meta['shape']),
                    meta['region_names'])
 

@@ -32,7 +32,7 @@ from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloa
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics, _distributed
 from .inference import launcher_rank
-from .model import create_model, save_model, bf16_pays, get_device
+from .model import create_model, save_model, bf16_pays, get_device, compile_model
 
 # %% auto #0
 __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders',
@@ -41,12 +41,12 @@ __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocas
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
     'cpu': dict(arch='resnet18', size=(64, 96), bs=16, epochs=8, lr=3e-3, context=1, n_per_epoch=512,
-                valid_n=192, tumour_frac=0.6, self_attention=False, last_cross=False),
+                valid_n=192, tumour_frac=0.8, self_attention=False, last_cross=False),
     'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
                 valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
 }
 _DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.,
-                 axis='axial', pretrained=False)  # the same in both presets
+                 axis='axial', pretrained=False, compile=False)  # the same in both presets
 
 _COUNTS = dict(epochs='epochs to train', bs='slices per batch', n_per_epoch='training slices per epoch',
                valid_n='validation slices', context='slices per modality')
@@ -82,6 +82,7 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    self_attention:bool=None, # a self-attention layer in the decoder
                    last_cross:bool=None, # the decoder's last full-resolution residual block
                    pretrained:bool=None, # ImageNet encoder weights from the torch hub cache (`pretrained_path`)
+                   compile:bool=None, # `torch.compile` the network (`compile_model`)
                    valid_pct:float=None, # share of the patients held out for validation
                    test_pct:float=None, # share of the patients held out for the final test
                    seed:int=None, # seed of the split and of the sampling
@@ -219,7 +220,7 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
                     context:int=1,  # slices per modality: 1 for 2D, 3 or 5 for 2.5D
                     n_per_epoch:int=512,  # training slices per epoch
                     valid_n:int|None=192,  # validation slices; None: every brain slice of the validation patients
-                    tumour_frac:float=0.6,  # share of the training slices that hold tumour
+                    tumour_frac:float=0.8,  # share of the training slices that hold tumour
                     axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
                     split:pd.DataFrame=None,  # `case_id`, `set` of each case (a fold of `kfold_split`...); None: `split_cases`
                     valid_pct:float=0.15,  # share of the patients for validation, when `split` is None
@@ -265,12 +266,14 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
                 bce_weight:float=1.,  # weight of the BCE term of the loss
                 bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
                 channels_last:bool=True,  # channels-last memory (faster convolutions, on CUDA and on the CPU)
+                compile:bool=False,  # `torch.compile` the network (`compile_model`); the first steps wait for it
                 **kwargs,  # more `Learner` arguments: path, cbs, opt_func, wd, ...
                )->Learner:
     "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, the region Dice metrics; `learn.config` for `save_model`."
     s, regions = dls.settings, list(dls.scheme.region_names)
     model = create_model(arch, n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
                          self_attention=self_attention, last_cross=last_cross, pretrained=pretrained)
+    if compile: compile_model(model)
     learn = Learner(dls, model, loss_func=DiceBCELoss(dice_weight, bce_weight), metrics=region_dice_metrics(regions),
                     **kwargs)
     bf16 = bf16_pays(dls.device) if bf16 is None else bool(bf16)
@@ -280,7 +283,8 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
                         preprocessing=dls.prep.to_dict(), slice_size=list(s['size']), context=s['context'],
                         axis=s['axis'], spacing=dls.spacing,
                         train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained, self_attention=self_attention,
-                                   last_cross=last_cross, dice_weight=dice_weight, bce_weight=bce_weight, bf16=bf16))
+                                   last_cross=last_cross, dice_weight=dice_weight, bce_weight=bce_weight, bf16=bf16,
+                                   compile=compile))
     return learn
 
 
@@ -364,6 +368,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
                           **{k: s[k] for k in _DATA})
     learn = seg_learner(dls, s['arch'], pretrained=s['pretrained'], self_attention=s['self_attention'],
                         last_cross=s['last_cross'], dice_weight=s['dice_weight'], bce_weight=s['bce_weight'], bf16=bf16,
+                        compile=s['compile'],
                         path=out)
     config = dict(learn.config, train=dict(s, size=list(s['size']), bf16=learn.config['train']['bf16']))
     start, keeper = 0, RunKeeper(out, config)
