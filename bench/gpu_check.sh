@@ -3,7 +3,9 @@
 #
 # Here, in the project root, once:   ../shared/gpu/fetch-wheels
 # Then the device tool's run:         command "bash bench/gpu_check.sh", carry [".whl"], timeout_s 540
-# It writes under $OUT (at most 8 files come back): gpu.txt, log.txt, train_cuda.json,
+# and, as a second call of its own:   command "bash bench/gpu_check.sh more" (context 5, the data side, torch.compile)
+# It writes under $OUT: gpu.txt, log.txt, train_cuda.json,
+# train_cuda_ctx5.json (context 5), data_host.json (the data side on its CPU), compile_cuda.json,
 # predict_cuda_gpu.json (the gpu preset's network) and predict_cuda_cpu.json (the cpu preset's).
 # Each bench has a time limit of its own, so one that hangs leaves time for the others.
 set -u -o pipefail
@@ -22,6 +24,15 @@ export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 cat "$OUT/gpu.txt" | tee -a "$log"
 
 rc=0
+if [ "${1:-}" = more ]; then
+step "train: gpu preset at context 5 (20 channels), the same cases"
+timeout 240 python3 bench/train.py --device cuda --preset gpu --context 5 --json "$OUT/train_cuda_ctx5.json" 2>&1 | grep -v -E 'FutureWarning|UserWarning|warnings\.warn' | tee -a "$log" || rc=1
+step "data side alone on this machine's CPU: 2D and context 5, 224x224"
+timeout 150 python3 bench/data.py --trials 3 --json "$OUT/data_host.json" 2>&1 | grep -v -E 'FutureWarning|UserWarning|warnings\.warn' | tee -a "$log" || rc=1
+step "torch.compile against eager, gpu preset"
+timeout 240 python3 bench/compile.py --device cuda --preset gpu --epochs 3 --json "$OUT/compile_cuda.json" 2>&1 | grep -v -E 'FutureWarning|UserWarning|warnings\.warn' | tee -a "$log" || rc=1
+step "done (rc $rc)"; exit $rc
+fi
 step "train: gpu preset (resnet34, 224x224, bs 32), 10 phantom cases 240x240x155, with the breakdown"
 timeout 300 python3 bench/train.py --device cuda --preset gpu --breakdown --json "$OUT/train_cuda.json" 2>&1 | grep -v -E 'FutureWarning|UserWarning|warnings\.warn' | tee -a "$log" || rc=1
 step "predict: gpu preset network (resnet34, 224x224), fp32 and bf16, no TTA"

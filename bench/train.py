@@ -83,7 +83,7 @@ def phantom_cases(folder, n, shape, seed=0):
 
 def build(args, dev, tmp):
     "(settings, dls, learn): the pieces `mriseg.train.train` builds, on a phantom cohort or `args.data`."
-    s = train_settings(args.preset, **({'bs': args.bs} if args.bs else {}))
+    s = train_settings(args.preset, **({'bs': args.bs} if args.bs else {}), **({'context': args.context} if args.context else {}))
     t = time.perf_counter()
     refs = [r for r in find_cases(args.data) if r.label is not None] if args.data else phantom_cases(tmp, args.cases, args.shape)
     t_phantom = time.perf_counter() - t
@@ -182,6 +182,7 @@ def main():
     p.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='mriseg.train.PRESETS entry: arch, slice size, bs')
     p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--bs', type=int, default=None, help='override the preset batch size')
+    p.add_argument('--context', type=int, default=None, help='slices per modality (2.5D); default the preset\'s (1)')
     p.add_argument('--cases', type=int, default=10, help='phantom cases')
     p.add_argument('--shape', type=int, nargs=3, default=None, help='phantom shape; default 96 96 64 (cpu preset) or 240 240 155 (gpu)')
     p.add_argument('--data', default=None, help='a labelled dataset folder instead of the phantom')

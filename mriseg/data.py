@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from fastai.torch_core import TensorImage, TensorMask, default_device
+from fastai.torch_core import TensorImage, TensorMask, default_device, to_device
 from fastai.data.core import DataLoaders, TfmdDL, Transform
-from fastai.data.load import DataLoader
+from fastai.data.load import DataLoader, _loaders
 from fastai.vision.augment import RandTransform
 from fastcore.basics import patch, store_attr
 
@@ -390,6 +390,16 @@ class SliceDL(TfmdDL):
         super().before_iter()
         self.dataset.resample()
     def create_item(self, s): return 0 if s is None else s  # a position; `create_batch` reads it
+    def __iter__(self):
+        "fastai's `DataLoader.__iter__`, with the copy to the device non-blocking from pinned memory."
+        self.randomize(); self.before_iter()
+        self._DataLoader__idxs = self.get_idxs()  # what fastai's `sample` reads
+        for b in _loaders[self.fake_l.num_workers == 0](self.fake_l):
+            if self.pin_memory and type(b) == list: b = tuple(b)
+            if self.device is not None: b = to_device(b, self.device, non_blocking=self.pin_memory)
+            yield self.after_batch(b)
+        self.after_iter()
+        if hasattr(self, 'it'): del self.it
     def create_batch(self, b): return self.dataset.batch(b)
     def show_batch(self, b=None, max_n:int=4, show:bool=True, **kwargs):
         "`show_slices` of a batch (default: a new one), with this dataset's region names."

@@ -42,7 +42,7 @@ def _check_cached(arch:str):
     if not p.is_file():
         url = tvm.get_model_weights(_arch(arch)).DEFAULT.url
         raise MrisegError(f"{p}: ImageNet weights for {arch} are not in the torch hub cache and mriseg never "
-                          f"downloads them. Put {url} there, or use pretrained=False")
+                          f"downloads them. Put {url} there (fetched on a machine that can), or train from random weights.")
 
 # %% ../nbs/09_model.ipynb #4d9a86d4
 @delegates(create_unet_model, but=['weights', 'cut'])

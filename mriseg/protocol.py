@@ -5,6 +5,7 @@
 # %% ../nbs/12a_protocol.ipynb #c230c9ce
 from __future__ import annotations
 import copy, json
+import nibabel as nib
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from .evaluate import (boxplot_figure, evaluate, evaluate_case, load_prediction,
                              format_summary)
 
 # %% auto #0
-__all__ = ['SIZES', 'fold_plan', 'train_folds', 'cv_summary', 'choose_postprocessing', 'finish_cv', 'tune_postprocessing']
+__all__ = ['SIZES', 'fold_plan', 'train_folds', 'cv_summary', 'voxel_mm3', 'choose_postprocessing', 'finish_cv',
+           'tune_postprocessing']
 
 # %% ../nbs/12a_protocol.ipynb #efc08d65
 def fold_plan(case_ids,  # case ids
@@ -124,7 +126,7 @@ def cv_summary(per_case:pd.DataFrame,  # `evaluate`'s per-case table with a `fol
     return s
 
 # %% ../nbs/12a_protocol.ipynb #3e643169
-SIZES = (10, 25, 50, 100, 250, 500, 1000)  # voxels: the sizes each rule is tried with
+SIZES = (10, 25, 50, 100, 250, 500, 1000)  # mm³: the sizes each rule is tried with (1000 mm³ = 1 mL)
 
 def _crop_pair(pred, gt):
     "`pred` and `gt` cut to the box of their union, grown by one voxel (nothing of either is lost)"
@@ -141,21 +143,30 @@ def _dices(pairs, rules, scheme)->np.ndarray:
         out.append([dice(a, b) for a, b in zip(P, T)])
     return np.array(out)
 
+def voxel_mm3(refs)->float:
+    "The median voxel volume of the cases `refs`, in mm³, from their masks' headers."
+    return float(np.median([np.prod(nib.load(r.label).header.get_zooms()[:3]) for r in refs]))
+
 def choose_postprocessing(pairs,  # (predicted labels, ground-truth labels) of each case, canonical
                           scheme,  # their `LabelScheme`
-                          sizes=SIZES,  # the sizes (voxels) to try
-                         )->tuple:  # (rules kept, table of every rule tried)
-    "Keep each post-processing rule only if it raises the mean Dice of the cases, in the order described above."
+                          sizes=SIZES,  # the sizes to try, in mm³
+                          voxel_mm3:float=1.,  # the volume of a voxel: the rules count voxels
+                         )->tuple:  # (rules kept, in voxels; table of every rule tried)
+    "Keep each rule only if it raises the mean Dice of the cases and lowers no case's, in the order described above."
     pairs, names = [_crop_pair(p, t) for p, t in pairs], scheme.region_names
     rules = dict(min_component={}, min_total={})
-    now = _dices(pairs, rules, scheme).mean(0)
+    sizes = sorted({max(1, int(round(s / voxel_mm3))) for s in sizes})  # voxels
+    now = _dices(pairs, rules, scheme)  # [cases, regions]
     rows = []
     for kind, r in [('min_component', r) for r in names] + [('min_total', r) for r in names[1:]]:
-        tried = {v: _dices(pairs, {**rules, kind: {**rules[kind], r: v}}, scheme).mean(0) for v in sizes}
-        v = max(tried, key=lambda v: tried[v].mean())
-        keep = tried[v].mean() > now.mean() + 1e-9
-        rows.append(dict(rule=kind, region=r, size=v, kept=keep, dice_before=now.mean(), dice_after=tried[v].mean(),
-                         **{f'{n}_before': d for n, d in zip(names, now)}, **{f'{n}_after': d for n, d in zip(names, tried[v])}))
+        tried = {v: _dices(pairs, {**rules, kind: {**rules[kind], r: v}}, scheme) for v in sizes}
+        worse = {v: int((d.mean(1) < now.mean(1) - 1e-9).sum()) for v, d in tried.items()}  # cases it costs
+        v = max(tried, key=lambda v: (worse[v] == 0, tried[v].mean()))
+        keep = worse[v] == 0 and tried[v].mean() > now.mean() + 1e-9
+        b, a = now.mean(0), tried[v].mean(0)
+        rows.append(dict(rule=kind, region=r, size=v, size_mm3=v * voxel_mm3, kept=keep, cases_worse=worse[v], dice_before=b.mean(),
+                         dice_after=a.mean(), **{f'{n}_before': d for n, d in zip(names, b)},
+                         **{f'{n}_after': d for n, d in zip(names, a)}))
         if keep: rules[kind][r], now = v, tried[v]
     return rules, pd.DataFrame(rows)
 
@@ -195,7 +206,7 @@ def finish_cv(out,  # the run folder of a cross-validation whose folds are all t
     before = cv_summary(per_case)
     _csv(per_case, cv/'per_case.csv'); _csv(before, cv/'summary.csv')
     with atomic_path(cv/'boxplot.png') as tmp: boxplot_figure(per_case).savefig(tmp, dpi=150, facecolor='white')
-    rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme)
+    rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme, voxel_mm3=voxel_mm3(refs))
     _csv(table, cv/'postprocessing.csv')
     after_pc = _scores(refs, pred_dir, rules, definition, progress)
     after_pc.insert(1, 'fold', after_pc.case.map(of))
@@ -224,7 +235,7 @@ def tune_postprocessing(run,  # a run folder written by `train`
     refs = run_cases(run, data, 'valid', scheme)
     pred_dir = run/'valid'/'predictions'
     predict_cases(run/'model', refs, pred_dir, min_size=0, device=device, progress=progress)
-    rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme)
+    rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme, voxel_mm3=voxel_mm3(refs))
     _csv(table, run/'valid'/'postprocessing.csv')
     save_json(dict(members=['model'], postprocessing=rules), run/ENSEMBLE_FILE)
     kept = [f"{k} {r} {v}" for k, d in rules.items() for r, v in d.items()]

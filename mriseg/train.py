@@ -32,7 +32,7 @@ from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloa
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics, _distributed
 from .inference import launcher_rank
-from .model import create_model, save_model, bf16_pays, get_device, compile_model
+from .model import create_model, save_model, bf16_pays, get_device, compile_model, _check_cached
 
 # %% auto #0
 __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders',
@@ -40,7 +40,7 @@ __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocas
 
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
-    'cpu': dict(arch='resnet18', size=(64, 96), bs=16, epochs=8, lr=3e-3, context=1, n_per_epoch=512,
+    'cpu': dict(arch='resnet18', size=(64, 96), bs=16, epochs=10, lr=3e-3, context=1, n_per_epoch=512,
                 valid_n=192, tumour_frac=0.8, self_attention=False, last_cross=False),
     'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
                 valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
@@ -352,6 +352,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     out = Path(out)
     s = train_settings(preset, **kwargs)
+    if s['pretrained']: _check_cached(s['arch'])  # before anything is written
     device = join_launched(device) if launcher_rank() else get_device(device)
     refs, prep = labelled_cases(data, scheme), prep or PrepConfig()
     cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)

@@ -143,6 +143,14 @@ def test_predict_shards(trained, tmp_path):
     r = run('predict', model, data, '--out', tmp_path/'bad', '--shard', '3/3', check=False)
     assert r.returncode == 2 and '--shard' in r.stderr and not (tmp_path/'bad').exists()
 
+def test_pretrained_needs_the_weights_on_disk(trained, tmp_path):
+    "--pretrained never downloads: without torchvision's file in the hub cache it stops, naming the file, before any work."
+    env = dict(os.environ, TORCH_HOME=str(tmp_path/'torch'))
+    r = subprocess.run(MRISEG + ['train', str(trained/'data'), '--out', str(tmp_path/'run'), '--pretrained', '--arch',
+                                 'resnet18', '--epochs', '1', '--device', 'cpu'], capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and 'resnet18' in r.stderr and 'never downloads' in r.stderr, r.stderr
+    assert str(tmp_path/'torch'/'hub'/'checkpoints') in r.stderr and not (tmp_path/'run').exists()
+
 def test_predict_bad_model(tmp_path, trained):
     (tmp_path/'model').mkdir()
     r = run('predict', tmp_path/'model', trained/'data', '--out', tmp_path/'pred', check=False)
