@@ -15,7 +15,7 @@ from .labels import MrisegError
 
 # %% auto #0
 __all__ = ['DEFINITIONS', 'dice', 'iou', 'surfel_areas', 'Definition', 'get_definition', 'default_definition', 'hd95', 'assd',
-           'region_metrics', 'lesion_wise', 'RegionDice', 'region_dice_metrics']
+           'region_metrics', 'lesion_wise', 'is_distributed', 'RegionDice', 'region_dice_metrics']
 
 # %% ../nbs/08_metrics.ipynb #d4399393
 def _as_mask(x, what):
@@ -310,7 +310,8 @@ def lesion_wise(pred, targ,
                 n_gt=len(scores), n_pred=n_pred, tp=len(scores) - fn, fp=fp, fn=fn)
 
 # %% ../nbs/08_metrics.ipynb #8ceae63e
-def _distributed()->bool:
+def is_distributed()->bool:
+    "Whether this process is one of several in a torch.distributed process group (a DDP run)."
     return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
 def _own_items(dl, b:int)->int:
@@ -321,7 +322,7 @@ def _own_items(dl, b:int)->int:
 
 def _summed(inter, total, n:int):
     "The `n` regions' counts summed over the processes of a distributed run, each of which validated its share; else as they are."
-    if not _distributed(): return inter, total
+    if not is_distributed(): return inter, total
     t = torch.zeros(2 * n + 1, dtype=torch.int64, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
     if inter is not None: t[:n], t[n:-1], t[-1] = inter, total, 1
     torch.distributed.all_reduce(t)

@@ -17,7 +17,7 @@ from .datasets import load_case, output_folder
 from .data import kfold_split, save_split
 from .metrics import dice
 from fastai.torch_core import rank_distrib
-from .train import labelled_cases, train, train_settings, _rank0_first, _barrier
+from .train import labelled_cases, train, train_settings, on_rank0, wait_for_ranks
 from .inference import ENSEMBLE_FILE, launcher_rank, postprocess, predict_cases
 from .evaluate import (boxplot_figure, evaluate, evaluate_case, load_prediction, save_json, summarise,
                              format_summary)
@@ -93,7 +93,7 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
     out = output_folder(out, refs, recursive=True)
     ids = [r.case_id for r in refs]
     plan = fold_plan(ids, folds, s['test_pct'], s['seed'])
-    _rank0_first(lambda: (out.mkdir(parents=True, exist_ok=True), _write_plan(out, plan, folds)))  # DDP: rank 0 writes
+    on_rank0(lambda: (out.mkdir(parents=True, exist_ok=True), _write_plan(out, plan, folds)))  # DDP: rank 0 writes
     of = dict(zip(plan.case_id, plan.fold))
     for k in ([fold] if fold is not None else range(folds)):
         fdir, state = out/f'fold_{k}', _fold_state(out/f'fold_{k}', s)
@@ -106,7 +106,7 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
                   scheme=scheme, split=kfold_split(ids, folds, k, s['test_pct'], s['seed']), **kwargs)
         predict_cases(fdir/'model', [r for r in refs if of[r.case_id] == k], out/'cv'/'predictions', min_size=0,
                       device=device, progress=progress, shard=launcher_rank())  # DDP: each process its share
-        _barrier()
+        wait_for_ranks()
     todo = [k for k in range(folds) if _fold_state(out/f'fold_{k}', s) != 'done']
     if todo:
         print(f"folds {', '.join(map(str, todo))} of {out} are still to train; the cross-validation report and the "

@@ -30,13 +30,13 @@ from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, PrepCache, preprocess_case
 from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloaders
 from .losses import DiceBCELoss
-from .metrics import region_dice_metrics, _distributed
+from .metrics import region_dice_metrics, is_distributed
 from .inference import launcher_rank
-from .model import create_model, save_model, bf16_pays, get_device, compile_model, _check_cached
+from .model import create_model, save_model, bf16_pays, get_device, compile_model, check_pretrained
 
 # %% auto #0
 __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders',
-           'seg_learner', 'DDPTrainer', 'ddp_ctx', 'join_launched', 'train', 'run_cases']
+           'seg_learner', 'DDPTrainer', 'ddp_ctx', 'join_launched', 'on_rank0', 'wait_for_ranks', 'train', 'run_cases']
 
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
@@ -303,7 +303,7 @@ class DDPTrainer(DistributedTrainer):
 @contextmanager
 def ddp_ctx(learn:Learner, sync_bn:bool=None):  # SyncBatchNorm; None: on GPUs (it needs them)
     "`learn` in DDP inside the block where this process is one of several a launcher started; as it is otherwise."
-    if not _distributed():
+    if not is_distributed():
         yield learn
         return
     cpu = learn.dls.device.type == 'cpu'
@@ -318,9 +318,9 @@ def join_launched(device=None)->torch.device:
     cpu = not torch.cuda.is_available() or (device is not None and torch.device(device).type == 'cpu')
     return torch.device(PartialState(cpu=cpu).device)
 
-def _rank0_first(f):
-    "`f()` on rank 0 while the other processes wait; its result there (None elsewhere); its error stops them all."
-    if not _distributed(): return f()
+def on_rank0(f):
+    "`f()` on rank 0 while the other processes of a DDP run wait; its result there (None elsewhere); its error stops them all."
+    if not is_distributed(): return f()
     err, res = None, None
     if rank_distrib() == 0:
         try: res = f()
@@ -331,8 +331,9 @@ def _rank0_first(f):
     if msg[0] is not None: raise MrisegError(f"rank 0 stopped: {msg[0]}")
     return res
 
-def _barrier():
-    if _distributed(): torch.distributed.barrier()
+def wait_for_ranks():
+    "Wait until every process of a DDP run is here; nothing in a single process."
+    if is_distributed(): torch.distributed.barrier()
 
 
 # %% ../nbs/10_train.ipynb #781465af
@@ -352,7 +353,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     out = Path(out)
     s = train_settings(preset, **kwargs)
-    if s['pretrained']: _check_cached(s['arch'])  # before anything is written
+    if s['pretrained']: check_pretrained(s['arch'])  # before anything is written
     device = join_launched(device) if launcher_rank() else get_device(device)
     refs, prep = labelled_cases(data, scheme), prep or PrepConfig()
     cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)
@@ -362,7 +363,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
         sp = _split([r.case_id for r in refs], out, s, resume, split)
         cache.build(refs)  # the test patients too, ready to be predicted
         return sp
-    split = _rank0_first(prepare)
+    split = on_rank0(prepare)
     if split is None: split = load_split(out/'split.csv')  # the other processes of a DDP run
     torch.manual_seed(s['seed'])
     dls = seg_dataloaders(refs, split=split, cache=cache, prep=prep, device=device, progress=False,
@@ -379,7 +380,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     with ddp_ctx(learn):
         if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
     learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
-    _barrier()  # rank 0 has written the last epoch
+    wait_for_ranks()  # rank 0 has written the last epoch
     best = out/'model'/'model.pth'
     if not best.exists():
         raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was "
