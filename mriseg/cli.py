@@ -213,7 +213,8 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 
 # %% ../nbs/14_cli.ipynb #027fd1f7
 _TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
-                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None, compile=None)  # `train_settings` offered
+                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None,
+                    compile=None)  # the `train_settings` offered
 
 def _train_options(s):
     from mriseg.train import PRESETS, train, train_settings

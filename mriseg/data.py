@@ -218,7 +218,7 @@ def _check_prepped(p):
 
 # %% ../nbs/06_data.ipynb #31e96270
 class SliceDataset:
-    "Slices (axial by default) of labelled cases as (image [C*context,H,W], mask [R,H,W] uint8) tensors, drawn tumour-aware."
+    "Slices (axial by default) of labelled cases as (image [C*context,H,W], uint8 mask [R,H,W]), drawn tumour-aware."
     n_inp = 1
     def __init__(self,
                  prepped,  # list of `Prepped` (`.case_id`, `.image` [C,X,Y,Z], `.regions` [R,X,Y,Z])
@@ -295,7 +295,7 @@ def resample(self:SliceDataset):
 
 @patch
 def batch(self:SliceDataset, idxs)->tuple:
-    "Items `idxs` read straight into one compact batch: (TensorImage [B,C*context,H,W] in `dtype`, TensorMask uint8 [B,R,H,W])."
+    "Items `idxs` read into one compact batch: (TensorImage [B,C*context,H,W] in `dtype`, uint8 TensorMask [B,R,H,W])."
     p0 = self.prepped[0]
     x = np.zeros((len(idxs), p0.image.shape[0]*self.context, *self.size), self.dtype)
     y = np.zeros((len(idxs), p0.regions.shape[0], *self.size), np.uint8)
@@ -408,7 +408,7 @@ class SliceDL(TfmdDL):
         if not show: plt.close(fig)
         return fig
     def show_results(self, b, out, max_n:int=4, show:bool=True, **kwargs):
-        "`show_slices` of batch `b` with the predictions `out` (probabilities or masks [B,R,H,W]) outlined on the truth."
+        "`show_slices` of batch `b` with the predictions `out` (probabilities or masks [B,R,H,W]) outlined."
         return self.show_batch(b, max_n=max_n, show=show, pred=out, **kwargs)
 
 # %% ../nbs/06_data.ipynb #93bbb3e3
@@ -450,5 +450,6 @@ def slice_dataloaders(train,  # training cases (`Prepped`)
     device = default_device() if device is None else torch.device(device)
     workers = default_workers(device) if num_workers is None else num_workers
     dl = dict(bs=bs, num_workers=workers, device=device, **{'pin_memory': device.type == 'cuda', **kwargs})
-    return DataLoaders(SliceDL(trn, shuffle=False, drop_last=True, after_batch=[ToFloat()] + ([aug] if aug else []), **dl),
+    first = [ToFloat()] + ([aug] if aug else [])
+    return DataLoaders(SliceDL(trn, shuffle=False, drop_last=True, after_batch=first, **dl),
                        SliceDL(val, shuffle=False, drop_last=False, after_batch=[ToFloat()], **dl), device=device)

@@ -312,16 +312,17 @@ def lesion_wise(pred, targ,
 # %% ../nbs/08_metrics.ipynb #8ceae63e
 def is_distributed()->bool:
     "Whether this process is one of several in a torch.distributed process group (a DDP run)."
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 def _own_items(dl, b:int)->int:
-    "How many of the `b` items `dl` just gave are its data's own: fastai's `DistributedDL` pads the last share with repeats."
+    "How many of the `b` items `dl` just gave are its data's own (fastai's `DistributedDL` pads with repeats)."
     n, npad, i, w, r = (getattr(dl, k, None) for k in ('n', 'n_padded', 'i', 'world_size', 'rank'))
     if None in (n, npad, i, w, r): return b
     return int(min(b, max(0, n - (r * npad // w + i - b))))
 
 def _summed(inter, total, n:int):
-    "The `n` regions' counts summed over the processes of a distributed run, each of which validated its share; else as they are."
+    "The `n` regions' counts summed over the processes of a DDP run (each validated its share); else as they are."
     if not is_distributed(): return inter, total
     t = torch.zeros(2 * n + 1, dtype=torch.int64, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
     if inter is not None: t[:n], t[n:-1], t[-1] = inter, total, 1
@@ -329,7 +330,7 @@ def _summed(inter, total, n:int):
     return (t[:n], t[n:-1]) if t[-1] else (None, None)
 
 class RegionDice(Metric):
-    "Epoch Dice of one region, or the mean of all regions' epoch Dices, for multi-label logits [B,R,...]; summed over DDP ranks."
+    "Epoch Dice of one region, or the mean of all regions' epoch Dices, for multi-label logits [B,R,...], over DDP ranks."
     def __init__(self,
                  region_names=('WT', 'TC', 'ET'),  # name of each output channel, in order
                  region=None,                      # the region to report; None: mean over all regions

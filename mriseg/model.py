@@ -41,7 +41,7 @@ def _arch(name:str):
 
 # %% ../nbs/09_model.ipynb #a09ba7ed
 def pretrained_path(arch:str)->Path:
-    "Where the ImageNet weights of `arch` must lie: torchvision's file in the torch hub cache, or `<arch>.safetensors` there for timm"
+    "Where `arch`'s ImageNet weights must lie: torchvision's file in the torch hub cache (timm: `<arch>.safetensors`)"
     if _arch(arch) == 'timm': return Path(torch.hub.get_dir())/'checkpoints'/f'{arch}.safetensors'
     url = tvm.get_model_weights(_arch(arch)).DEFAULT.url
     return Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(url).path).name
@@ -50,8 +50,8 @@ def check_pretrained(arch:str):
     "Raise `MrisegError` unless `arch`'s ImageNet weights are in the torch hub cache"
     p = pretrained_path(arch)
     if p.is_file(): return
-    src = (f"timm's {arch} weights (model.safetensors of the Hugging Face repository timm/{arch}...)" if _arch(arch) == 'timm'
-           else tvm.get_model_weights(_arch(arch)).DEFAULT.url)
+    timm = _arch(arch) == 'timm'
+    src = f"timm's {arch} weights (model.safetensors of timm/{arch}...)" if timm else tvm.get_model_weights(_arch(arch)).DEFAULT.url
     raise MrisegError(f"{p}: ImageNet weights for {arch} are not in the torch hub cache and mriseg never downloads "
                       f"them. Put {src} there (fetched on a machine that can), or train from random weights.")
 
@@ -90,7 +90,7 @@ def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
 
 # %% ../nbs/09_model.ipynb #be21ca6c
 def compile_model(model:nn.Module)->nn.Module:
-    "`model` compiled in place by `torch.compile`, its last `ToTensorBase` (which dynamo cannot trace) made an identity."
+    "`model` compiled in place by `torch.compile`, its last `ToTensorBase` (dynamo cannot trace it) an identity."
     from fastai.layers import ToTensorBase
     layers = getattr(model, 'layers', None)
     if layers is not None and len(layers) and isinstance(layers[-1], ToTensorBase): layers[-1] = nn.Identity()

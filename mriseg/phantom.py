@@ -273,7 +273,8 @@ def toy_cohort(root,  # folder to write the cases into, BraTS 2021 layout
     brain = ((x - sx / 2) / (sx * .41))**2 + ((y - sy / 2) / (sy * .44))**2 + ((z - sz / 2) / (sz * .58))**2 < 1
     out = []
     for i in range(n):
-        c = rng.integers(11, 21, 3) * np.array([sx, sy, sx]) // 32; c[2] = rng.integers(4, 8) * sz // 12  # the middle third
+        c = rng.integers(11, 21, 3) * np.array([sx, sy, sx]) // 32  # near the middle
+        c[2] = rng.integers(4, 8) * sz // 12
         d = np.sqrt((x - c[0])**2 + (y - c[1])**2 + ((z - c[2]) * 2)**2)
         lab = np.where(d < 2, 4, np.where(d < 3.5, 1, np.where(d < 6, 2, 0))).astype(np.uint8) * brain
         img = np.stack([brain * (100 + 60 * (lab > 0) * k + rng.normal(0, 5, shape)) for k in (1, 2, 3, 4)])

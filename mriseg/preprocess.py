@@ -21,7 +21,7 @@ __all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_back
            'preprocess_case', 'cfg_hash', 'PrepCache']
 
 # %% ../nbs/03_preprocess.ipynb #49da1ef7
-PREP_VERSION = 2  # bump when the preprocessing code changes what it writes; it invalidates caches (2: slice-major files)
+PREP_VERSION = 2  # bump when the preprocessing changes what it writes; it invalidates caches (2: slice-major)
 
 # %% ../nbs/03_preprocess.ipynb #ec3f805f
 def _check_cfg(cfg):

@@ -164,8 +164,8 @@ def choose_postprocessing(pairs,  # (predicted labels, ground-truth labels) of e
         v = max(tried, key=lambda v: (worse[v] == 0, tried[v].mean()))
         keep = worse[v] == 0 and tried[v].mean() > now.mean() + 1e-9
         b, a = now.mean(0), tried[v].mean(0)
-        rows.append(dict(rule=kind, region=r, size=v, size_mm3=v * voxel_mm3, kept=keep, cases_worse=worse[v], dice_before=b.mean(),
-                         dice_after=a.mean(), **{f'{n}_before': d for n, d in zip(names, b)},
+        rows.append(dict(rule=kind, region=r, size=v, size_mm3=v * voxel_mm3, kept=keep, cases_worse=worse[v],
+                         dice_before=b.mean(), dice_after=a.mean(), **{f'{n}_before': d for n, d in zip(names, b)},
                          **{f'{n}_after': d for n, d in zip(names, a)}))
         if keep: rules[kind][r], now = v, tried[v]
     return rules, pd.DataFrame(rows)

@@ -21,10 +21,10 @@ from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastcore.basics import store_attr
 import mriseg
-from .labels import MrisegError
 from fastai.data.core import DataLoaders
 from fastai.callback.channelslast import ChannelsLast
 from fastprogress.fastprogress import progress_bar
+from .labels import MrisegError
 from .io import MODALITIES, atomic_path, load_case
 from .datasets import find_cases, output_folder
 from .preprocess import PrepConfig, PrepCache, preprocess_case
@@ -205,7 +205,7 @@ def _split(ids, out, s, resume, given=None):
 
 # %% ../nbs/10_train.ipynb #7910e102
 def _prepare(refs, cache, prep, progress):
-    "Each case of `refs` preprocessed: from the `PrepCache` (or folder) `cache`, built first where needed, or in memory."
+    "Each case of `refs` preprocessed: from the `PrepCache` (or folder) `cache`, built where needed; or in memory."
     if cache is None:
         return [preprocess_case(load_case(r), prep) for r in (progress_bar(refs, leave=False) if progress else refs)]
     cache = cache if isinstance(cache, PrepCache) else PrepCache(cache, prep)
@@ -222,7 +222,7 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
                     valid_n:int|None=192,  # validation slices; None: every brain slice of the validation patients
                     tumour_frac:float=0.8,  # share of the training slices that hold tumour
                     axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
-                    split:pd.DataFrame=None,  # `case_id`, `set` of each case (a fold of `kfold_split`...); None: `split_cases`
+                    split:pd.DataFrame=None,  # `case_id`, `set` of each case, e.g. a fold; None: `split_cases`
                     valid_pct:float=0.15,  # share of the patients for validation, when `split` is None
                     test_pct:float=0.15,  # share held out for the final test, when `split` is None
                     seed:int=0,  # seed of the split and of the slice draws
@@ -233,7 +233,7 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
                     progress:bool=True,  # progress bar while preprocessing
                     **kwargs,  # more `slice_dataloaders` arguments: aug, num_workers, ...
                    )->DataLoaders:
-    "Slice `DataLoaders` of the training and validation patients of `data`, with `split`, `scheme`, `prep`, `spacing`, `settings`."
+    "Slice `DataLoaders` of the training and validation patients of `data`; `split`, `scheme`, `prep`, ... on them."
     settings = dict(bs=bs, size=tuple(int(v) for v in size), context=context, n_per_epoch=n_per_epoch, valid_n=valid_n,
                     tumour_frac=tumour_frac, axis=axis, seed=seed)
     _check_settings({**_DEFAULTS, **PRESETS['cpu'], **settings})
@@ -245,13 +245,15 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
                           "dataset.")
     trn, val = [[r for r in refs if sets[r.case_id] == k] for k in ('train', 'valid')]
     if not trn or not val:
-        raise MrisegError(f"split: {len(trn)} training and {len(val)} validation patients; each set needs at least one.")
-    prepped = _prepare(trn + val, cache, prep or PrepConfig(), progress)
+        raise MrisegError(f"split: {len(trn)} training and {len(val)} validation patients; each set needs at least "
+                          "one.")
+    prep = prep or PrepConfig()
+    prepped = _prepare(trn + val, cache, prep, progress)
     device = get_device(device)
     dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=bs, size=settings['size'], context=context,
                             tumour_frac=tumour_frac, n_per_epoch=n_per_epoch, valid_n=valid_n, device=device, seed=seed,
                             axis=axis, **kwargs)
-    dls.split, dls.scheme, dls.prep, dls.settings = split, refs[0].scheme, prep or PrepConfig(), settings
+    dls.split, dls.scheme, dls.prep, dls.settings = split, refs[0].scheme, prep, settings
     dls.spacing = np.median([p.spacing for p in prepped], 0).round(4).tolist()
     return dls
 
@@ -269,7 +271,7 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
                 compile:bool=False,  # `torch.compile` the network (`compile_model`); the first steps wait for it
                 **kwargs,  # more `Learner` arguments: path, cbs, opt_func, wd, ...
                )->Learner:
-    "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, the region Dice metrics; `learn.config` for `save_model`."
+    "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, region Dice; `learn.config` for `save_model`."
     s, regions = dls.settings, list(dls.scheme.region_names)
     model = create_model(arch, n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
                          self_attention=self_attention, last_cross=last_cross, pretrained=pretrained)
@@ -282,9 +284,9 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
     learn.config = dict(modalities=list(MODALITIES), regions=regions, scheme=dls.scheme.to_dict(),
                         preprocessing=dls.prep.to_dict(), slice_size=list(s['size']), context=s['context'],
                         axis=s['axis'], spacing=dls.spacing,
-                        train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained, self_attention=self_attention,
-                                   last_cross=last_cross, dice_weight=dice_weight, bce_weight=bce_weight, bf16=bf16,
-                                   compile=compile))
+                        train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained,
+                                   self_attention=self_attention, last_cross=last_cross, dice_weight=dice_weight,
+                                   bce_weight=bce_weight, bf16=bf16, compile=compile))
     return learn
 
 
@@ -298,7 +300,8 @@ class _SliceDDL(DistributedDL):
 
 class DDPTrainer(DistributedTrainer):
     "fastai's `DistributedTrainer` (Accelerate's DDP) on `_SliceDDL`s, so it runs on CPUs (gloo) as on GPUs (nccl)."
-    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _SliceDDL(dl, device=self.learn.model.device)
+    def _wrap_dl(self, dl):
+        return dl if isinstance(dl, DistributedDL) else _SliceDDL(dl, device=self.learn.model.device)
 
 @contextmanager
 def ddp_ctx(learn:Learner, sync_bn:bool=None):  # SyncBatchNorm; None: on GPUs (it needs them)
@@ -319,7 +322,7 @@ def join_launched(device=None)->torch.device:
     return torch.device(PartialState(cpu=cpu).device)
 
 def on_rank0(f):
-    "`f()` on rank 0 while the other processes of a DDP run wait; its result there (None elsewhere); its error stops them all."
+    "`f()` on rank 0 while the other processes of a DDP run wait; its result there (None elsewhere); its error stops all."
     if not is_distributed(): return f()
     err, res = None, None
     if rank_distrib() == 0:
@@ -407,8 +410,8 @@ def _same_network(then:dict, now:dict, out):
     a, b = net(then), net(now)
     diff = [f"{k} {b[k]} (the run: {a[k]})" for k in a if a[k] is not None and a[k] != b[k]]
     if diff:
-        raise MrisegError(f"{out}: cannot resume with other settings than the run's: {'; '.join(diff)}. Resume with the "
-                          "run's settings (see its model/model.json), or train a new run in another folder.")
+        raise MrisegError(f"{out}: cannot resume with other settings than the run's: {'; '.join(diff)}. Resume "
+                          "with the run's settings (see its model/model.json), or train a new run in another folder.")
 
 def _restore(learn, out, config):
     "Load `out`/checkpoint.pth into `learn`; the epoch to start from and a `RunKeeper` that continues the history."

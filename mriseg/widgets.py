@@ -79,7 +79,7 @@ class SliceViewer:
     def __init__(self, case,              # a `Case`, or an image [C,X,Y,Z] in canonical RAS (then give `label`)
                  pred=None,               # prediction: labels [X,Y,Z], regions [R,X,Y,Z], or a NIfTI file of `case`
                  label=None,              # ground truth; None: the case's own; False: none
-                 axis=None,               # 'axial', 'coronal' or 'sagittal'; None: the axis of the model that made `pred`
+                 axis=None,               # 'axial', 'coronal', 'sagittal'; None: that of the model that made `pred`
                  index=None,              # slice to open on; None: the one with the most tumour
                  modality='all',          # 'all' (side by side) or one modality name
                  alpha=0.4,               # opacity of the filled ground truth
