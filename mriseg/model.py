@@ -51,7 +51,8 @@ def check_pretrained(arch:str):
     p = pretrained_path(arch)
     if p.is_file(): return
     timm = _arch(arch) == 'timm'
-    src = f"timm's {arch} weights (model.safetensors of timm/{arch}...)" if timm else tvm.get_model_weights(_arch(arch)).DEFAULT.url
+    src = (f"timm's {arch} weights (model.safetensors of timm/{arch}...)" if timm
+           else tvm.get_model_weights(_arch(arch)).DEFAULT.url)
     raise MrisegError(f"{p}: ImageNet weights for {arch} are not in the torch hub cache and mriseg never downloads "
                       f"them. Put {src} there (fetched on a machine that can), or train from random weights.")
 
