@@ -41,9 +41,11 @@ __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocas
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
     'cpu': dict(arch='resnet18', size=(64, 96), bs=16, epochs=10, lr=3e-3, context=1, n_per_epoch=512,
-                valid_n=192, tumour_frac=0.8, self_attention=False, last_cross=False),
+                valid_n=192, tumour_frac=0.8, self_attention=False, attention_gates=False,
+                last_cross=False),
     'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
-                valid_n=None, tumour_frac=0.5, self_attention=False, last_cross=True),
+                valid_n=None, tumour_frac=0.5, self_attention=False, attention_gates=False,
+                last_cross=True),
 }
 _DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.,
                  axis='axial', pretrained=False, compile=False)  # the same in both presets
@@ -80,6 +82,7 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
                    valid_n:int=None, # validation slices; None: every brain slice of the validation patients
                    tumour_frac:float=None, # share of the training slices that hold tumour
                    self_attention:bool=None, # a self-attention layer in the decoder
+                   attention_gates:bool=None, # an attention gate on every skip connection
                    last_cross:bool=None, # the decoder's last full-resolution residual block
                    pretrained:bool=None, # ImageNet encoder weights from the torch hub cache (`pretrained_path`)
                    compile:bool=None, # `torch.compile` the network (`compile_model`)
@@ -263,6 +266,7 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
                 arch:str='resnet34',  # encoder, one of `ARCHS`
                 pretrained:bool=False,  # ImageNet encoder weights, from the torch hub cache only (nothing downloads)
                 self_attention:bool=False,  # a self-attention layer in the decoder
+                attention_gates:bool=False,  # an attention gate on every skip connection (`AttentionGate`)
                 last_cross:bool=True,  # the decoder's last full-resolution residual block
                 dice_weight:float=1.,  # weight of the Dice term of the loss
                 bce_weight:float=1.,  # weight of the BCE term of the loss
@@ -274,7 +278,8 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
     "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, region Dice; `learn.config` for `save_model`."
     s, regions = dls.settings, list(dls.scheme.region_names)
     model = create_model(arch, n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
-                         self_attention=self_attention, last_cross=last_cross, pretrained=pretrained)
+                         self_attention=self_attention, attention_gates=attention_gates, last_cross=last_cross,
+                         pretrained=pretrained)
     if compile: compile_model(model)
     learn = Learner(dls, model, loss_func=DiceBCELoss(dice_weight, bce_weight), metrics=region_dice_metrics(regions),
                     **kwargs)
@@ -285,7 +290,8 @@ def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
                         preprocessing=dls.prep.to_dict(), slice_size=list(s['size']), context=s['context'],
                         axis=s['axis'], spacing=dls.spacing,
                         train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained,
-                                   self_attention=self_attention, last_cross=last_cross, dice_weight=dice_weight,
+                                   self_attention=self_attention, attention_gates=attention_gates,
+                                   last_cross=last_cross, dice_weight=dice_weight,
                                    bce_weight=bce_weight, bf16=bf16, compile=compile))
     return learn
 
@@ -372,6 +378,7 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     dls = seg_dataloaders(refs, split=split, cache=cache, prep=prep, device=device, progress=False,
                           **{k: s[k] for k in _DATA})
     learn = seg_learner(dls, s['arch'], pretrained=s['pretrained'], self_attention=s['self_attention'],
+                        attention_gates=s['attention_gates'],
                         last_cross=s['last_cross'], dice_weight=s['dice_weight'], bce_weight=s['bce_weight'], bf16=bf16,
                         compile=s['compile'],
                         path=out)
@@ -394,7 +401,8 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
 
 
 # %% ../nbs/10_train.ipynb #3a6d7605
-_NETWORK = ('arch', 'context', 'size', 'self_attention', 'last_cross', 'axis')  # settings that shape what is learnt
+# the settings that shape what is learnt
+_NETWORK = ('arch', 'context', 'size', 'self_attention', 'attention_gates', 'last_cross', 'axis')
 
 def _run_config(out):
     "The config of the run in `out`, from its model.json (runs whose checkpoint does not hold it)."

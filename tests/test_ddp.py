@@ -30,21 +30,26 @@ def single_process_dice(run, data):
     learn = Learner(dls, model, loss_func=DiceBCELoss(), metrics=region_dice_metrics(cfg['regions']))
     with learn.no_bar(): return cfg["epoch"], list(learn.validate()[1:])
 
-def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path):
+# the cpu preset's ResNet; a timm encoder with attention gates on the skips
+NETWORKS = {'resnet18': [], 'convnext_atto-gated': ['--arch', 'convnext_atto', '--attention-gates']}
+
+@pytest.mark.parametrize('net', list(NETWORKS))
+def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path, net):
     from mriseg.phantom import toy_cohort
     data, run = tmp_path/'data', tmp_path/'run'
     toy_cohort(data, n=6)
-    r = torchrun('train', data, '--out', run, '--epochs', 2, *SETTINGS)
+    r = torchrun('train', data, '--out', run, '--epochs', 2, *SETTINGS, *NETWORKS[net])
     assert r.stdout.count('best model:') == 1  # rank 0 speaks for the run
     assert {p.name for p in run.iterdir()} == {'split.csv', 'cache', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'}
     hist = pd.read_csv(run/'history.csv')
     assert hist.epoch.tolist() == [0, 1]
     epoch, dices = single_process_dice(run, data)
     assert dices == pytest.approx(hist.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=1e-6)
-    torchrun('train', data, '--out', run, '--epochs', 3, '--resume', *SETTINGS)
+    torchrun('train', data, '--out', run, '--epochs', 3, '--resume', *SETTINGS, *NETWORKS[net])
     hist2 = pd.read_csv(run/'history.csv')
     assert hist2.epoch.tolist() == [0, 1, 2] and hist2.iloc[:2].equals(hist)
     ck = torch.load(run/'checkpoint.pth', weights_only=True)
+    assert ck['config']['train']['arch'] == (net.split('-')[0])
     assert ck['epoch'] == 2 and not any(k.startswith('module.') for k in ck['model'])
     epoch, dices = single_process_dice(run, data)
     assert dices == pytest.approx(hist2.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=1e-6)
