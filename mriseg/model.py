@@ -89,13 +89,34 @@ class GatedUnetBlock(nn.Module):
         return b.conv2(b.conv1(b.relu(torch.cat([up_out, b.bn(s)], dim=1))))
 
 # %% ../nbs/09_model.ipynb #4d9a86d4
+def _adapt_first_conv(m:nn.Module, n_in:int):
+    "Give `m`'s first convolution `n_in` input channels, its ImageNet filters kept as fastai keeps a ResNet's."
+    name, conv = next((k, c) for k, c in m.named_modules() if isinstance(c, nn.Conv2d))
+    new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
+                    conv.bias is not None, conv.padding_mode)
+    w = conv.weight.detach()
+    with torch.no_grad():  # fastai's rule: 1 channel the sum, 2 the first two x 1.5, more the 3 filters then zeros
+        if n_in == 1: new.weight.copy_(w.sum(1, keepdim=True))
+        elif n_in == 2: new.weight.copy_(w[:, :2] * 1.5)
+        else: new.weight.zero_(); new.weight[:, :3] = w
+        if conv.bias is not None: new.bias.copy_(conv.bias)
+    parent, _, leaf = name.rpartition('.')
+    setattr(m.get_submodule(parent) if parent else m, leaf, new)
+
 def _timm_encoder(arch:str, n_in:int, pretrained:bool)->nn.Sequential:
     "timm's `arch` as the `nn.Sequential` of stages `DynamicUnet` hooks: each child takes the one before it's output."
     import timm
     over = dict(pretrained_cfg_overlay=dict(file=str(pretrained_path(arch)))) if pretrained else {}
-    m = timm.create_model(arch, pretrained=pretrained, in_chans=n_in, features_only=True, **over)
-    if hasattr(m, 'items'): return nn.Sequential(*[mod for _, mod in m.items()])  # ConvNeXt, PVT: stem, stages
-    return nn.Sequential(m.conv_stem, m.bn1, *m.blocks)  # EfficientNet: stem, then blocks
+    m = timm.create_model(arch, pretrained=pretrained, in_chans=3 if pretrained else n_in, features_only=True, **over)
+    if pretrained and n_in != 3: _adapt_first_conv(m, n_in)
+    if not hasattr(m, 'items'): return nn.Sequential(m.conv_stem, m.bn1, *m.blocks)  # EfficientNet: stem, blocks
+    # ConvNeXt, PVT: timm's modules in order, grouped so that each group ends where timm taps a feature map. The
+    # modules in between may not give NCHW maps (PVT's patch embedding gives NHWC), and DynamicUnet hooks any child.
+    groups, run = [], []
+    for name, mod in m.items():
+        run.append(mod)
+        if name in m.return_layers: groups.append(run[0] if len(run) == 1 else nn.Sequential(*run)); run = []
+    return nn.Sequential(*groups)
 
 @delegates(create_unet_model, but=['weights', 'cut'])
 def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
