@@ -1,6 +1,6 @@
 """Seconds per full-size case (240x240x155) to load, predict and write, for `mriseg.inference.predict_case`.
 
-    .venv/bin/python bench/predict.py                       # the cpu preset's network (resnet18, 64x96, last_cross=False), random weights, fp32 and bf16
+    .venv/bin/python bench/predict.py                       # the cpu preset's network (pvt_v2_b0, 64x96), random weights, fp32 and bf16
     .venv/bin/python bench/predict.py --preset gpu --device cuda
     .venv/bin/python bench/predict.py --arch resnet18 resnet34 --size 128 160 --no-cover --precision fp32
     .venv/bin/python bench/predict.py --model models/brats  # a model folder written by save_model

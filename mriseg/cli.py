@@ -215,6 +215,7 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 _TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
                     n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None,
                     compile=None, self_attention=None, attention_gates=None)  # the `train_settings` offered
+_SWITCHES = ('pretrained', 'compile', 'self_attention', 'attention_gates')  # flags without a value
 
 def _train_options(s):
     from mriseg.train import PRESETS, train, train_settings
@@ -229,7 +230,7 @@ def _train_options(s):
     _opt(s, train_folds, 'fold', type=_count(0), note='with --folds; default: every fold')
     for k, typ in _TRAIN_FLAGS.items():
         kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(choices=list(SLICE_AXES)) if k == 'axis' else dict(type=typ)
-        if k in ('pretrained', 'compile', 'self_attention', 'attention_gates'): kw = dict(action='store_const', const=True)
+        if k in _SWITCHES: kw = dict(action='store_const', const=True)
         note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
         _opt(s, train_settings, k, note=note, **kw)
     _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)

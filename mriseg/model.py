@@ -59,7 +59,7 @@ def check_pretrained(arch:str):
 
 # %% ../nbs/09_model.ipynb #7ec34e4e
 class AttentionGate(nn.Module):
-    "Oktay et al.'s additive attention gate: the skip features `x` scaled by a map computed from `x` and the coarser `g`"
+    "Oktay et al.'s additive attention gate: skip features `x` scaled by a map made from `x` and the coarser `g`"
     def __init__(self, x_c:int, g_c:int, inter:int=None):
         super().__init__()
         inter = inter or max(x_c // 2, 1)
@@ -75,7 +75,7 @@ class AttentionGate(nn.Module):
         return x * F.interpolate(a, x.shape[-2:], mode='bilinear', align_corners=False)
 
 class GatedUnetBlock(nn.Module):
-    "fastai's `UnetBlock` `block`, its skip features (the encoder output its hook stored) passed through an `AttentionGate`"
+    "fastai's `UnetBlock` `block`, its skip features (what its hook stored) passed through an `AttentionGate` first"
     def __init__(self, block:UnetBlock):
         super().__init__()
         self.block = block

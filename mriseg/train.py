@@ -40,9 +40,9 @@ __all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocas
 
 # %% ../nbs/10_train.ipynb #21c733f8
 PRESETS = {
-    'cpu': dict(arch='resnet18', size=(64, 96), bs=16, epochs=10, lr=3e-3, context=1, n_per_epoch=512,
+    'cpu': dict(arch='pvt_v2_b0', size=(64, 96), bs=16, epochs=16, lr=3e-3, context=1, n_per_epoch=512,
                 valid_n=192, tumour_frac=0.8, self_attention=False, attention_gates=False,
-                last_cross=False),
+                last_cross=True),
     'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
                 valid_n=None, tumour_frac=0.5, self_attention=False, attention_gates=False,
                 last_cross=True),
