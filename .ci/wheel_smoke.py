@@ -12,16 +12,18 @@ with tempfile.TemporaryDirectory() as d:
     lab = rng.choice(np.array([0, 1, 2, 4], np.uint8), (8, 8, 6))
     write_case(d, 'BraTS2021_00000', rng.integers(1, 500, (4, 8, 8, 6)), lab)
     assert (load_case(find_cases(d)[0]).label == lab).all()
-    # the whole path on the current fastai: phantom -> train one short epoch -> predict -> evaluate
+    # the whole path on the current fastai: phantom -> train one short epoch -> predict -> evaluate; the cpu preset's
+    # timm encoder, with attention gates on the skips (GatedUnetBlock repeats fastai's UnetBlock.forward around the gate)
     from mriseg.phantom import make_phantom_cohort
     from mriseg.train import train, run_cases
     from mriseg.inference import predict_cases
     from mriseg.evaluate import evaluate
     make_phantom_cohort(f'{d}/p', n=5, shape=(48, 48, 32), n_workers=0)
-    train(f'{d}/p', f'{d}/run', epochs=1, size=(32, 64), bs=8, n_per_epoch=16, valid_n=8, device='cpu')
+    train(f'{d}/p', f'{d}/run', epochs=1, size=(32, 64), bs=8, n_per_epoch=16, valid_n=8, device='cpu',
+          attention_gates=True)
     test = run_cases(f'{d}/run', f'{d}/p')
     predict_cases(f'{d}/run/model', test, f'{d}/pred', progress=False)
     _, summary = evaluate(f'{d}/pred', test, f'{d}/report', progress=False)
     assert summary.region.tolist() == ['WT', 'TC', 'ET']
 print(f"wheel: mriseg {mriseg.__version__} with fastai {fastai.__version__}, fastcore {fastcore.__version__}, "
-      f"torch {torch.__version__}: imported {', '.join(mods)}; a case round-trips; trained, predicted and evaluated")
+      f"torch {torch.__version__}: imported {', '.join(mods)}; a case round-trips; trained (pvt_v2_b0, attention gates), predicted and evaluated")
