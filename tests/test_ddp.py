@@ -30,8 +30,9 @@ def single_process_dice(run, data):
     learn = Learner(dls, model, loss_func=DiceBCELoss(), metrics=region_dice_metrics(cfg['regions']))
     with learn.no_bar(): return cfg["epoch"], list(learn.validate()[1:])
 
-# a torchvision ResNet; a timm encoder with attention gates on the skips (the cpu preset's own, PVT v2, runs elsewhere)
-NETWORKS = {'resnet18': ['--arch', 'resnet18'], 'convnext_atto-gated': ['--arch', 'convnext_atto', '--attention-gates']}
+# a torchvision ResNet; timm encoders (ConvNeXt, and the cpu preset's PVT v2) with attention gates on the skips
+NETWORKS = {'resnet18': ['--arch', 'resnet18'], 'convnext_atto-gated': ['--arch', 'convnext_atto', '--attention-gates'],
+            'pvt_v2_b0-gated': ['--arch', 'pvt_v2_b0', '--attention-gates']}
 
 @pytest.mark.parametrize('net', list(NETWORKS))
 def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path, net):
