@@ -6,7 +6,7 @@ import mriseg
 mods = [m.name for m in pkgutil.iter_modules(mriseg.__path__) if not m.name.startswith('_')]
 for m in mods: importlib.import_module(f'mriseg.{m}')
 from mriseg.datasets import write_case, find_cases
-from mriseg.io import load_case
+from mriseg.datasets import load_case
 with tempfile.TemporaryDirectory() as d:
     rng = np.random.default_rng(0)
     lab = rng.choice(np.array([0, 1, 2, 4], np.uint8), (8, 8, 6))
@@ -15,7 +15,8 @@ with tempfile.TemporaryDirectory() as d:
     # the whole path on the current fastai: phantom -> train one short epoch -> predict -> evaluate; the cpu preset's
     # timm encoder, with attention gates on the skips (GatedUnetBlock repeats fastai's UnetBlock.forward around the gate)
     from mriseg.phantom import make_phantom_cohort
-    from mriseg.train import train, run_cases
+    from mriseg.splits import run_cases
+    from mriseg.train import train
     from mriseg.inference import predict_cases
     from mriseg.evaluate import evaluate
     make_phantom_cohort(f'{d}/p', n=5, shape=(48, 48, 32), n_workers=0)

@@ -29,10 +29,12 @@ import mriseg
 from mriseg.datasets import find_cases
 from mriseg.inference import predict_cases
 from mriseg.evaluate import evaluate
-from mriseg.model import load_model, bf16_pays, TIMM_ARCHS
+from mriseg.model import load_model, TIMM_ARCHS
+from mriseg.runtime import bf16_pays
 from mriseg.preprocess import PrepCache, PrepConfig
-from mriseg.data import split_cases
-from mriseg.train import train, train_settings, run_cases
+from mriseg.splits import split_cases, run_cases
+from mriseg.settings import train_settings
+from mriseg.train import train
 
 from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
@@ -171,7 +173,7 @@ def main():
     labelled = [r for r in find_cases(data) if r.label is not None]
     PrepCache(cache, PrepConfig()).build(labelled, progress=False)
     s = train_settings(args.preset, epochs=args.epochs)
-    split = split_cases([r.case_id for r in labelled], s['valid_pct'], s['test_pct'], seed=0)  # every run the same
+    split = split_cases([r.case_id for r in labelled], s.valid_pct, s.test_pct, seed=0)  # every run the same
     out = Path(args.json) if args.json else ROOT/'bench'/'results'/f'arch_{dev.type}.json'
     old = json.loads(out.read_text())['rows'] if args.merge and out.exists() else []
     old = [dict(r, seed=r.get('seed', 0)) for r in old]
@@ -194,7 +196,7 @@ def main():
                 torch=torch.__version__, device=str(dev), device_name=device_name, cores=len(os.sched_getaffinity(0)),
                 torch_threads=torch.get_num_threads(), bf16=bf16_pays(dev), load_before=load,
                 load_after=os.getloadavg()[0],
-                data=str(data), preset=args.preset, settings=dict(s, size=list(s['size'])),
+                data=str(data), preset=args.preset, settings=s.to_dict(),
                 definition='brats2023', tta=False, postprocessing=False)
     out.write_text(json.dumps(dict(meta, rows=rows), indent=2))
     report(out)

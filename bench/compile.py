@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback
 import mriseg
-from mriseg.train import PRESETS, seg_dataloaders, seg_learner, train_settings
+from mriseg.settings import PRESETS, train_settings
+from mriseg.train import seg_dataloaders, seg_learner
 
 from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
@@ -28,10 +29,10 @@ class EpochTimes(Callback):
 
 def fit(data, s, device, compile, epochs):
     torch.manual_seed(0)
-    dls = seg_dataloaders(data, **{k: s[k] for k in ('bs', 'size', 'context', 'n_per_epoch', 'valid_n', 'tumour_frac')},
+    dls = seg_dataloaders(data, **s.to_dict(),
                           device=device, progress=False)
-    learn = seg_learner(dls, s['arch'], last_cross=s['last_cross'], compile=compile, cbs=EpochTimes())
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, s['lr'])
+    learn = seg_learner(dls, compile=compile, cbs=EpochTimes())
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, s.lr)
     return learn.epoch_times.times, learn.recorder.values[-1][-1]
 
 def main():

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import mriseg
-from mriseg.io import load_case, save_labels
+from mriseg.io import save_labels
+from mriseg.datasets import load_case
 from mriseg.datasets import write_case
 from mriseg.preprocess import PrepConfig, preprocess_case
 from mriseg.model import create_model, load_model
-from mriseg.inference import predict_case, model_settings, _run_size
-from mriseg.train import PRESETS
+from mriseg.inference import predict_case, _run_size
+from mriseg.run import ModelConfig
+from mriseg.settings import PRESETS
 
 from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
@@ -60,7 +62,7 @@ def bench(model, config, ref, out, args, bf16):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', help='model folder (save_model); default: random-weight models built as --preset builds them')
-    p.add_argument('--preset', default='cpu', choices=list(PRESETS), help='mriseg.train.PRESETS entry the network is built from')
+    p.add_argument('--preset', default='cpu', choices=list(PRESETS), help='mriseg.settings.PRESETS entry the network is built from')
     p.add_argument('--arch', nargs='+', default=None, help="encoders to try without --model; default the preset's")
     p.add_argument('--size', nargs='+', default=None, help="slice sizes to try without --model: 128 or 64x96; default the preset's")
     p.add_argument('--bs', type=int, default=16)
@@ -78,8 +80,8 @@ def main():
     if args.mallopt and not tune_malloc(): print('mallopt failed; running with glibc defaults')
     dev = args.device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     preset = PRESETS[args.preset]
-    args.arch = args.arch or [preset['arch']]
-    args.size = args.size or ['x'.join(str(v) for v in preset['size'])]
+    args.arch = args.arch or [preset.arch]
+    args.size = args.size or ['x'.join(str(v) for v in preset.size)]
     args.json = args.json or Path(__file__).parent/'results'/f'predict_{torch.device(dev).type}.json'
     machine = dict(cpu_model=cpu_model(), cores=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
                    torch_threads=torch.get_num_threads(), torch=torch.__version__, device=dev,
@@ -95,19 +97,19 @@ def main():
                     s = [int(v) for v in s.lower().split('x')] * (1 if 'x' in s.lower() else 2)
                     cfg = dict(preprocessing=PrepConfig().to_dict(), context=1, slice_size=s, regions=['WT', 'TC', 'ET'])
                     # built as mriseg.train.train builds the preset's network (last_cross, self_attention)
-                    model = create_model(arch, n_in=4, regions=cfg['regions'], img_size=s, self_attention=preset['self_attention'],
-                                         last_cross=preset['last_cross'])
-                    runs.append((f"{arch} {s[0]}x{s[1]} last_cross={preset['last_cross']} (random weights)", model,
+                    model = create_model(arch, n_in=4, regions=cfg['regions'], img_size=s, self_attention=preset.self_attention,
+                                         last_cross=preset.last_cross, bottle=preset.bottle)
+                    runs.append((f"{arch} {s[0]}x{s[1]} last_cross={preset.last_cross} (random weights)", model,
                                  {**cfg, 'model': model.create_args}))
         results = []
         for (name, model, config), prec in [(r, p) for r in runs for p in args.precision]:
             bf16 = prec == 'bf16'
             case, r = bench(model, config, ref, Path(tmp)/'out'/'BraTS2021_00000.nii.gz', args, bf16)
-            st = model_settings(config)
-            pp = preprocess_case(dataclasses.replace(case, label=None), st['prep'])
+            st = ModelConfig.from_dict(config)
+            pp = preprocess_case(dataclasses.replace(case, label=None), st.preprocessing)
             n_brain = int(np.any(pp.image != 0, axis=(0, 1, 2)).sum())
-            run = _run_size(pp.image.shape[1:3], st['slice_size'], not args.no_cover)
-            r = dict(model=name, slice_size=list(st['slice_size']), run_size=list(run), crop=list(pp.image.shape[1:]),
+            run = _run_size(pp.image.shape[1:3], st.slice_size, not args.no_cover)
+            r = dict(model=name, slice_size=list(st.slice_size), run_size=list(run), crop=list(pp.image.shape[1:]),
                      slices_predicted=n_brain, case_shape=list(case.image.shape[1:]), tta=args.tta, precision=prec, cover=not args.no_cover,
                      bs=args.bs, load_avg_after=list(os.getloadavg()), **r)
             results.append(r)

@@ -23,13 +23,15 @@ from pathlib import Path
 import torch
 import mriseg
 from mriseg.datasets import find_cases
-from mriseg.io import load_case
+from mriseg.datasets import load_case
 from mriseg.evaluate import evaluate, load_prediction
-from mriseg.inference import predict_cases, write_ensemble, load_members
-from mriseg.model import bf16_pays
+from mriseg.inference import predict_cases, load_members
+from mriseg.run import write_ensemble
+from mriseg.runtime import bf16_pays
 from mriseg.protocol import train_folds, tune_postprocessing, choose_postprocessing, voxel_mm3
-from mriseg.train import train, train_settings, run_cases
-from mriseg.data import load_split
+from mriseg.settings import train_settings
+from mriseg.splits import run_cases, load_split
+from mriseg.train import train
 
 from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
@@ -154,7 +156,7 @@ def main():
                 torch=torch.__version__, device=str(dev), device_name=name, cores=len(os.sched_getaffinity(0)),
                 torch_threads=torch.get_num_threads(), bf16=bf16_pays(dev), load_before=load,
                 load_after=os.getloadavg()[0], data=str(data), preset=args.preset,
-                settings=dict(s, size=list(s['size'])),
+                settings=s.to_dict(),
                 definition='brats2023', tta=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(meta, rows=rows), indent=2, default=lambda o: o.tolist() if hasattr(o, 'tolist')

@@ -30,11 +30,14 @@ import mriseg
 from mriseg.io import MODALITIES
 from mriseg.datasets import find_cases
 from mriseg.preprocess import PrepCache, PrepConfig
-from mriseg.data import split_cases, slice_dataloaders
+from mriseg.splits import split_cases
+from mriseg.data import slice_dataloaders
 from mriseg.losses import DiceBCELoss
 from mriseg.metrics import region_dice_metrics
 from mriseg.model import create_model
-from mriseg.train import train_settings, RunKeeper
+from mriseg.settings import train_settings
+from mriseg.run import Run, ModelConfig
+from mriseg.train import RunKeeper
 
 from _common import cpu_model, tune_malloc  # bench/ is on sys.path when a script runs
 
@@ -89,24 +92,23 @@ def build(args, dev, tmp):
     t_phantom = time.perf_counter() - t
     cache = PrepCache(Path(tmp)/'cache', PrepConfig())
     t = time.perf_counter(); cache.build(refs, progress=False); t_cache = time.perf_counter() - t
-    split = split_cases([r.case_id for r in refs], s['valid_pct'], s['test_pct'], s['seed'])
+    split = split_cases([r.case_id for r in refs], s.valid_pct, s.test_pct, s.seed)
     sets = dict(zip(split.case_id, split['set']))
     pick = lambda name: [cache.get(r) for r in refs if sets[r.case_id] == name]
-    torch.manual_seed(s['seed'])
+    torch.manual_seed(s.seed)
     # n_per_epoch: `batches` training batches per epoch; a one-batch validation set (not timed) keeps epochs short
-    dls = slice_dataloaders(pick('train'), pick('valid'), bs=s['bs'], size=s['size'], context=s['context'],
-                            tumour_frac=s['tumour_frac'], n_per_epoch=args.batches * s['bs'], valid_n=s['bs'],
-                            device=dev, seed=s['seed'])
+    dls = slice_dataloaders(pick('train'), pick('valid'), bs=s.bs, size=s.size, context=s.context,
+                            tumour_frac=s.tumour_frac, n_per_epoch=args.batches * s.bs, valid_n=s.bs,
+                            device=dev, seed=s.seed)
     regions = refs[0].scheme.region_names
-    model = create_model(s['arch'], n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
-                         self_attention=s['self_attention'], last_cross=s['last_cross'])
-    learn = Learner(dls, model, loss_func=DiceBCELoss(s['dice_weight'], s['bce_weight']), metrics=region_dice_metrics(regions))
+    model = create_model(s.arch, n_in=len(MODALITIES) * s.context, regions=regions, img_size=s.size,
+                         self_attention=s.self_attention, last_cross=s.last_cross, bottle=s.bottle)
+    learn = Learner(dls, model, loss_func=DiceBCELoss(s.dice_weight, s.bce_weight), metrics=region_dice_metrics(regions))
     if dev.type == 'cuda': learn.to_bf16().to_channelslast()
     # train's RunKeeper (history.csv, curves.png, best model, checkpoint after every epoch), timed between two marks
-    config = dict(modalities=list(MODALITIES), regions=regions, preprocessing=PrepConfig().to_dict(), slice_size=list(s['size']),
-                  context=s['context'], train=dict(s, size=list(s['size'])))
+    config = ModelConfig(list(regions), PrepConfig(), s.size, s.context, train=s, preset=args.preset)
     learn.marks, learn.flush_s = {}, []
-    learn.add_cbs([Mark(RunKeeper.order - 1, learn.marks, 'before_keeper'), RunKeeper(Path(tmp)/'run', config),
+    learn.add_cbs([Mark(RunKeeper.order - 1, learn.marks, 'before_keeper'), RunKeeper(Run(Path(tmp)/'run'), config),
                    Mark(RunKeeper.order + 1, learn.marks, 'after_keeper')])
     setup = dict(cases=len(refs), shape=list(args.shape) if not args.data else None, data=str(args.data) if args.data else 'phantom',
                  phantom_s=round(t_phantom, 2), cache_build_s=round(t_cache, 2), train_slices=len(dls.train_ds.index),
@@ -179,7 +181,7 @@ def time_aug(dls, n, dev):
 # ---------------------------------------------------------------- main
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='mriseg.train.PRESETS entry: arch, slice size, bs')
+    p.add_argument('--preset', default='cpu', choices=['cpu', 'gpu'], help='mriseg.settings.PRESETS entry: arch, slice size, bs')
     p.add_argument('--device', default='cpu', help='cpu or cuda')
     p.add_argument('--bs', type=int, default=None, help='override the preset batch size')
     p.add_argument('--context', type=int, default=None, help='slices per modality (2.5D); default the preset\'s (1)')
@@ -204,16 +206,16 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         s, dls, learn, setup = build(args, dev, tmp)
-        bs, n = s['bs'], args.batches
+        bs, n = s.bs, args.batches
         print(f"\n{setup['cases']} cases ({setup['data']} {setup['shape']}: {setup['phantom_s']} s, cache {setup['cache_build_s']} s); "
-              f"{s['arch']} last_cross={s['last_cross']} size {s['size']} bs {bs}; {n} batches per trial, {args.trials} trials", flush=True)
+              f"{s.arch} last_cross={s.last_cross} size {s.size} bs {bs}; {n} batches per trial, {args.trials} trials", flush=True)
         clock = TrainClock(dev); learn.add_cb(clock)
         x, y = fixed_batch(dls, dev)
-        step = ModelStep(learn.model, learn.loss_func, dev, s['lr'])
-        kinds = dict(end_to_end=lambda: time_fit(learn, clock, s['lr']),
+        step = ModelStep(learn.model, learn.loss_func, dev, s.lr)
+        kinds = dict(end_to_end=lambda: time_fit(learn, clock, s.lr),
                      model_only=lambda: time_steps(step, x, y, n, dev))
         if args.breakdown:
-            fa_step = ModelStep(learn.model, learn.loss_func, dev, s['lr'], opt='fastai')
+            fa_step = ModelStep(learn.model, learn.loss_func, dev, s.lr, opt='fastai')
             kinds.update(model_fastai_adam=lambda: time_steps(fa_step, x, y, n, dev),
                          dataloader=lambda: time_data(dls, n, dev),
                          read=lambda: time_read(dls, n),
@@ -242,7 +244,7 @@ def main():
     # each trial's pair ran back to back, so the median of the paired ratios is the steadier figure under changing load
     paired = [m['wall_s'] / e['wall_s'] for e, m in zip(res['end_to_end'], res['model_only'])]
     # a whole epoch of the preset: its training slices, its validation slices, then RunKeeper
-    n_ep, n_val = s['n_per_epoch'], s['valid_n'] or len(dls.valid_ds.index)
+    n_ep, n_val = s.n_per_epoch, s.valid_n or len(dls.valid_ds.index)
     t_ep = dict(train_s=n_ep / figs['end_to_end']['slices_per_s'], valid_s=n_val / bs * statistics.median(valid),
                 keeper_s=statistics.median(keeper))
     epoch = dict(n_per_epoch=n_ep, valid_n=n_val, valid_slices_per_s=round(bs / statistics.median(valid), 1),

@@ -22,9 +22,10 @@ __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predi
 # %% ../nbs/14_cli.ipynb #b90d94e7
 def cmd_phantom(args):
     "Write a synthetic BraTS 2021-layout cohort built on the MNI152 anatomy."
-    from mriseg.phantom import make_phantom_cohort
+    from mriseg.phantom import make_phantom_cohort, PhantomConfig
+    cfg = PhantomConfig.plain() if args.plain else PhantomConfig.without(args.without.split(',') if args.without else [])
     refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.n_workers,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, cfg=cfg)
     print(f'{len(refs)} cases written to {args.out}')
 
 def _shape(s):
@@ -63,22 +64,19 @@ def _shard(s):
     if not 0 <= i < n: raise argparse.ArgumentTypeError(f"{s!r} is not a shard; use I/N with 0 <= I < N, e.g. 0/4")
     return i, n
 
-def _size(s):
-    "An argparse type: a slice size HxW."
-    try: return tuple(int(v) for v in s.lower().split('x'))
-    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a slice size; use HxW, e.g. 224x224") from None
-
 def cmd_train(args):
     "Train a U-Net on a labelled dataset into a run folder, or the folds of a cross-validation."
-    settings = {k: getattr(args, k) for k in _TRAIN_FLAGS}
+    from mriseg.settings import given_settings
+    settings = given_settings(args)
     common = dict(preset=args.preset, resume=args.resume, cache=args.cache, device=args.device, scheme=args.scheme)
     if args.folds is None:
         if args.fold is not None: raise MrisegError(f"--fold {args.fold}: needs --folds, the number of folds.")
         from mriseg.train import train
-        train(args.data, args.out, bf16=_PRECISION[args.precision], **common, **settings)
-        from fastai.torch_core import rank_distrib
-        if not rank_distrib(): print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
+        train(args.data, args.out, bf16=_PRECISION[args.precision], init=args.init, **common, **settings)
+        from mriseg.runtime import rank
+        if not rank(): print(f'best model: {Path(args.out)/"model"}; history and curves in {args.out}')
     else:
+        if args.init: raise MrisegError(f"--init {args.init}: fine-tuning takes one run, not --folds.")
         from mriseg.protocol import train_folds
         train_folds(args.data, args.out, args.folds, args.fold, **common, **settings)
 
@@ -89,25 +87,20 @@ def _cases(data, args):
         if args.set is not None:
             raise MrisegError(f"--set {args.set}: needs --split, the run folder or split.csv whose sets to use.")
         return find_cases(data, args.scheme)
-    from mriseg.train import run_cases
+    from mriseg.splits import run_cases
     output_folder(args.out, find_cases(data, args.scheme))  # outside every case's files, not only those of the set
     return run_cases(args.split, data, args.set or 'test', args.scheme)
 
 def cmd_predict(args):
     "Segment the cases at INPUT with a trained model or an ensemble; one NIfTI per case in the input's space."
-    from mriseg.inference import predict_cases, launcher_rank
+    from mriseg.inference import predict_cases
+    from mriseg.runtime import launcher_rank, local_gpu
     shard, device = args.shard or launcher_rank(), args.device
-    if args.shard is None and shard is not None and device is None: device = _local_gpu()
+    if args.shard is None and shard is not None and device is None: device = local_gpu()
     paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
                           save_probs=args.save_probs, bs=args.bs, device=device, bf16=_PRECISION[args.precision],
-                          shard=shard)
+                          shard=shard, resample=args.resample)
     print(f"{len(paths)} predictions in {args.out}{f' (shard {shard[0]}/{shard[1]})' if shard else ''}")
-
-def _local_gpu():
-    "The GPU of this process's local rank (torchrun's LOCAL_RANK) where there are GPUs; else None (the default device)."
-    import os, torch
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % n}" if n else None
 
 def cmd_evaluate(args):
     "Score predictions against ground truth: per-case and summary tables and plots."
@@ -119,7 +112,7 @@ def cmd_evaluate(args):
 
 def cmd_ensemble(args):
     "Write OUT/ensemble.json naming model folders: `mriseg predict OUT` then averages them."
-    from mriseg.inference import write_ensemble
+    from mriseg.run import write_ensemble
     print(f"ensemble of {len(args.models)} models: {write_ensemble(args.out, args.models, overwrite=args.overwrite)}")
 
 # %% ../nbs/14_cli.ipynb #a6bf707c
@@ -129,33 +122,33 @@ def run_demo(out='runs/demo', # the run folder
              shape=(96, 96, 64), # voxels per case (2.5 mm)
              preset='cpu', # training preset, see `PRESETS`
              folds:int=None, # train a cross-validation of this many folds and predict with their ensemble
-             **settings):
+             **settings): # training settings to change, as `train` takes them
     "Phantom cohort -> training -> prediction and evaluation of the held-out patients, in `out`."
-    from mriseg.phantom import make_phantom_cohort
-    from mriseg.train import train, run_cases
+    from mriseg.phantom import phantom_cohort
+    from mriseg.splits import run_cases
+    from mriseg.run import Run
+    from mriseg.train import train
     from mriseg.protocol import train_folds, tune_postprocessing
-    from mriseg.inference import ENSEMBLE_FILE
-    out, data = Path(out), Path(data)
-    if not data.exists(): make_phantom_cohort(data, n=n, shape=shape)
-    else: print(f'using the phantom cohort in {data}')
-    if folds: train_folds(data, out, folds, resume=True, preset=preset, **settings)
-    elif (out/'model'/'model.json').exists() and not (out/'checkpoint.pth').exists() and (out/ENSEMBLE_FILE).exists():
-        print(f'using the model in {out/"model"} and the post-processing in {out/ENSEMBLE_FILE}')
+    from mriseg.inference import predict_cases
+    from mriseg.evaluate import evaluate, print_summary
+    run, data = Run(out), Path(data)
+    phantom_cohort(data, n=n, shape=shape)  # made once; used again while this generator made it with these settings
+    if folds: train_folds(data, run.path, folds, resume=True, preset=preset, **settings)
+    elif run.state == 'done' and run.ensemble.exists():
+        print(f'using the model in {run.model} and the post-processing in {run.ensemble}')
     else:
-        if not (out/'model'/'model.json').exists() or (out/'checkpoint.pth').exists():
-            train(data, out, preset=preset, resume=(out/'checkpoint.pth').exists(), **settings)
-        (out/'checkpoint.pth').unlink(missing_ok=True)  # the run is complete
-        tune_postprocessing(out, data, progress=False)  # chosen on the validation patients: out/ensemble.json
-    n = len(run_cases(out, data, 'test'))
-    print(f'\nthe {n} held-out test patients of {out/"split.csv"}:')
-    for cmd in (['predict', out, data, '--split', out, '--out', out/'predictions', '--tta', '--overwrite'],
-                ['evaluate', out/'predictions', data, '--split', out, '--out', out/'report', '--overwrite']):
-        cmd = [str(c) for c in cmd]
-        print('$ mriseg ' + ' '.join(cmd))
-        args = parser().parse_args(cmd)
-        args.func(args)
-    print(f'curves in {out/"curves.png"}')
-    return pd.read_csv(out/'report'/'summary.csv')
+        if run.state != 'done': train(data, run.path, preset=preset, resume=run.state == 'partial', **settings)
+        tune_postprocessing(run.path, data, progress=False)  # chosen on the validation patients: run.ensemble
+    test = run_cases(run.path, data, 'test')
+    pred, report = run.path/'predictions', run.path/'report'
+    print(f'\nthe {len(test)} held-out test patients of {run.split}:')
+    print(f'$ mriseg predict {run.path} {data} --split {run.path} --out {pred} --tta --overwrite')
+    predict_cases(run.path, test, pred, tta=True, overwrite=True)
+    print(f'$ mriseg evaluate {pred} {data} --split {run.path} --out {report} --overwrite')
+    _, summary = evaluate(pred, test, report, overwrite=True)
+    print_summary(summary)
+    print(f'tables and plots in {report}; curves in {run.curves}')
+    return summary
 
 def cmd_demo(args): run_demo(args.out, args.data, args.n, folds=args.folds)
 
@@ -165,25 +158,20 @@ _PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX 
 _SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
                 '{"name": "lesion", "regions": {"lesion": [1]}} (a model.json too); default: the layout\'s own')
 
-def _count(low=1):
-    "An argparse type: a whole number of at least `low`."
+def _count(low=1, high=10**6):
+    "An argparse type: a whole number from `low` to `high`."
     def f(s):
         try: v = int(s)
         except ValueError: v = None
-        if v is None or v < low: raise argparse.ArgumentTypeError(f"{s!r} is not a whole number of at least {low}")
+        if v is None or not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number from {low} to {high}")
         return v
     f.__name__ = 'count'
     return f
 
-def _positive(s):
-    try: v = float(s)
-    except ValueError: v = None
-    if v is None or not v > 0: raise argparse.ArgumentTypeError(f"{s!r} is not a number above 0")
-    return v
-
 def _device(s):
     "An argparse type: a torch device that exists on this machine."
-    from mriseg.model import get_device
+    from mriseg.runtime import get_device
     try: get_device(s)
     except MrisegError as e:
         raise argparse.ArgumentTypeError(f"{s!r}: {_flag_words(str(e).split(': ', 1)[1], {'device': '--device'})}")
@@ -212,39 +200,33 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
 
 
 # %% ../nbs/14_cli.ipynb #027fd1f7
-_TRAIN_FLAGS = dict(epochs=_count(), arch=None, size=_size, bs=_count(), lr=_positive, context=_count(),
-                    n_per_epoch=_count(), valid_n=_count(), seed=_count(0), axis=None, pretrained=None,
-                    compile=None, self_attention=None, attention_gates=None)  # the `train_settings` offered
-_SWITCHES = ('pretrained', 'compile', 'self_attention', 'attention_gates')  # flags without a value
-
 def _train_options(s):
-    from mriseg.train import PRESETS, train, train_settings
-    from mriseg.model import ARCHS
-    from mriseg.data import SLICE_AXES
+    from mriseg.settings import PRESETS, add_setting_options
+    from mriseg.train import train
     from mriseg.protocol import train_folds
     s.add_argument('data', help='dataset folder in any layout mriseg reads')
     _opt(s, train, 'out', required=True)
     _opt(s, train, 'preset', choices=list(PRESETS))
     _opt(s, train, 'resume', action='store_true')
-    _opt(s, train_folds, 'folds', type=_count(2), default=None, note='default: one run, no cross-validation')
-    _opt(s, train_folds, 'fold', type=_count(0), note='with --folds; default: every fold')
-    for k, typ in _TRAIN_FLAGS.items():
-        kw = dict(choices=list(ARCHS)) if k == 'arch' else dict(choices=list(SLICE_AXES)) if k == 'axis' else dict(type=typ)
-        if k in _SWITCHES: kw = dict(action='store_const', const=True)
-        note = ('HxW, e.g. 224x224; ' if k == 'size' else '') + 'default: from the preset'
-        _opt(s, train_settings, k, note=note, **kw)
-    _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device)
+    _opt(s, train_folds, 'folds', type=_count(2, 100), default=None, note='default: one run, no cross-validation')
+    _opt(s, train_folds, 'fold', type=_count(0, 99), note='with --folds; default: every fold')
+    _opt(s, train, 'cache'); _opt(s, train, 'device', type=_device); _opt(s, train, 'init', metavar='MODEL')
     _case_options(s, split=False)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
-
+    add_setting_options(s)  # one option per training setting, grouped
 
 # %% ../nbs/14_cli.ipynb #67928009
 def _phantom_options(s):
     from mriseg.phantom import make_phantom_cohort as f
     s.add_argument('out', help=_docs(f)['path'] + ', in BraTS 2021 layout')
-    _opt(s, f, 'n', type=_count()); _opt(s, f, 'seed', type=_count(0))
+    _opt(s, f, 'n', type=_count(1, 100000)); _opt(s, f, 'seed', type=_count(0, 2**32 - 1))
     s.add_argument('--shape', default='full', help='full (240x240x155 at 1 mm), small (96x96x64, 2.5 mm), or XxYxZ')
     _opt(s, f, 'n_workers', flag='workers', type=_count(0)); _opt(s, f, 'overwrite', action='store_true')
+    from mriseg.phantom import PhantomConfig
+    s.add_argument('--without', default=None, metavar='PARTS', help='switch parts of the generator off, e.g. '
+                   f"vessels,dura; the parts: {', '.join(PhantomConfig.parts())}")
+    s.add_argument('--plain', action='store_true', help='every part off: the template anatomy, the mean contrasts, one '
+                   'glioma')
 
 def _info_options(s):
     s.add_argument('data', help=_docs(dataset_summary)['root'])
@@ -258,10 +240,13 @@ def _predict_options(s):
     s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
     _opt(s, f, 'out_dir', flag='out', dest='out', required=True)
     for k in ('tta', 'overwrite', 'save_probs'): _opt(s, f, k, action='store_true')
-    _opt(s, f, 'bs', type=_count()); _opt(s, f, 'device', type=_device)
+    _opt(s, f, 'bs', type=_count(1, 4096)); _opt(s, f, 'device', type=_device)
     _opt(s, f, 'shard', type=_shard, note='I/N, e.g. 0/4; default: all, or the rank of a torchrun/accelerate process')
     _case_options(s)
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
+    s.add_argument('--native-grid', dest='resample', action='store_false',
+                   help="predict on each case's own voxels (default: resampled to the model's training voxel size "
+                        "where they differ by over 10%%, and the masks brought back to the case's grid)")
 
 def _evaluate_options(s):
     from mriseg.evaluate import evaluate as f
@@ -275,7 +260,7 @@ def _evaluate_options(s):
     _case_options(s)
 
 def _ensemble_options(s):
-    from mriseg.inference import write_ensemble as f
+    from mriseg.run import write_ensemble as f
     s.add_argument('out', help=_docs(f)['folder']); s.add_argument('models', nargs='+', help=_docs(f)['members'])
     _opt(s, f, 'overwrite', action='store_true')
 
@@ -334,10 +319,10 @@ def keep_freed_memory()->bool:
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    warnings.filterwarnings('ignore', category=FutureWarning, module='torch.jit')  # raised by fastai's imports, --help too
     p = parser([a for a in argv if a in _COMMANDS][:1])  # the options of the command that runs
     args = p.parse_args(argv)
     if args.command in ('train', 'predict', 'demo'): keep_freed_memory()
-    warnings.filterwarnings('ignore', category=FutureWarning, module='torch.jit')  # raised by fastai's imports
     try: args.func(args)
     except MrisegError as e:
         print(f'mriseg: error: {_flag_words(str(e), _flags(p, args.command))}', file=sys.stderr)

@@ -20,111 +20,19 @@ from fastai.vision.augment import RandTransform
 from fastcore.basics import patch, store_attr
 
 from .labels import MrisegError
-from .io import MODALITIES, atomic_path
+from .io import MODALITIES, AXES, atomic_path
 from .vis import show_slices
 
 # %% auto #0
-__all__ = ['SLICE_AXES', 'split_cases', 'kfold_split', 'save_split', 'load_split', 'axis_view', 'axis_unview', 'pad_crop',
-           'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL', 'ToFloat', 'default_workers',
-           'slice_dataloaders']
-
-# %% ../nbs/06_data.ipynb #4073646c
-def _patients(case_ids, patient_of=None):
-    "Case ids as strings and their patients; a repeated case id raises."
-    ids = [str(c) for c in case_ids]
-    seen = set()
-    for c in ids:
-        if c in seen: raise MrisegError(f"case id {c!r} appears twice in the case list; each case must be listed "
-                                        "once (check for duplicated folders)")
-        seen.add(c)
-    return ids, [str(patient_of(c)) if patient_of else c for c in ids]
-
-def _shuffle(pats, seed):
-    "The distinct patients in a random order that depends only on `seed` and the set of patients."
-    return list(np.random.default_rng(seed).permutation(sorted(set(pats))))
-
-def _count(pct, n, what):
-    "How many of `n` patients `pct` asks for: 0 for 0, else at least 1."
-    if not 0 <= pct < 1: raise MrisegError(f"{what} must be in [0, 1), got {pct!r}")
-    return 0 if pct == 0 else max(1, int(round(pct*n)))
-
-def _table(ids, pats, sets):
-    return pd.DataFrame({'case_id': ids, 'set': [sets[p] for p in pats]})
-
-# %% ../nbs/06_data.ipynb #94288575
-def split_cases(case_ids,  # case ids (`CaseRef.case_id`)
-                valid_pct:float=0.15,  # fraction of patients for validation
-                test_pct:float=0.15,  # fraction of patients held out for the final test
-                seed:int=0,  # the split is a function of the seed and the set of ids
-                patient_of=None,  # case id -> patient id; None: one case per patient
-               )->pd.DataFrame:  # columns `case_id`, `set` ('train', 'valid' or 'test'), in input order
-    "Assign whole patients at random to train, valid and test."
-    ids, pats = _patients(case_ids, patient_of)
-    order = _shuffle(pats, seed)
-    nt, nv = _count(test_pct, len(order), 'test_pct'), _count(valid_pct, len(order), 'valid_pct')
-    if nt + nv >= len(order):
-        raise MrisegError(f"split_cases: {len(order)} patient(s) cannot give {nt} test and {nv} validation "
-                          "patient(s) and still leave one for training; add cases or lower the fractions")
-    sets = {p: 'test' if i < nt else 'valid' if i < nt+nv else 'train' for i, p in enumerate(order)}
-    return _table(ids, pats, sets)
-
-# %% ../nbs/06_data.ipynb #bb37207f
-def kfold_split(case_ids,  # case ids
-                k:int=5,  # number of folds
-                fold:int=0,  # which fold validates, 0..k-1
-                test_pct:float=0.15,  # fraction of patients held out for the final test, same in every fold
-                seed:int=0,  # shuffles patients; the same seed gives the same folds
-                patient_of=None,  # case id -> patient id; None: one case per patient
-               )->pd.DataFrame:  # columns `case_id`, `set`
-    "Fold `fold` of a patient-level k-fold split, with a fixed held-out test set."
-    ids, pats = _patients(case_ids, patient_of)
-    order = _shuffle(pats, seed)
-    nt = _count(test_pct, len(order), 'test_pct')
-    if not 2 <= k <= len(order) - nt:
-        raise MrisegError(f"kfold_split: k={k} folds need 2 <= k <= {len(order) - nt}, the number of patients "
-                          "outside the test set; lower k or add cases")
-    if not 0 <= fold < k: raise MrisegError(f"kfold_split: fold must be in 0..{k-1}, got {fold}")
-    valid = set(np.array_split(np.array(order[nt:], dtype=object), k)[fold])
-    sets = {p: 'test' if i < nt else 'valid' if p in valid else 'train' for i, p in enumerate(order)}
-    return _table(ids, pats, sets)
-
-# %% ../nbs/06_data.ipynb #b99e37de
-_SETS = ('train', 'valid', 'test')
-
-def save_split(split:pd.DataFrame|dict,  # from `split_cases` / `kfold_split`, or {case_id: set}
-               path,  # CSV file to write (atomically)
-              )->Path:
-    "Write a split as a `case_id,set` CSV."
-    df = pd.DataFrame(list(split.items()), columns=['case_id', 'set']) if isinstance(split, dict) else split
-    _check_split(df[['case_id', 'set']], 'the split to save')
-    with atomic_path(path) as tmp: df[['case_id', 'set']].to_csv(tmp, index=False)
-    return Path(path)
-
-def load_split(path)->pd.DataFrame:
-    "Read a split written by `save_split`."
-    if not Path(path).is_file(): raise MrisegError(f"{path}: no such split file; write one with save_split")
-    try: df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as e: raise MrisegError(f"{path}: not a readable CSV ({e}); write it with save_split") from e
-    if list(df.columns) != ['case_id', 'set']:
-        raise MrisegError(f"{path}: the columns are {list(df.columns)}, expected ['case_id', 'set']; write it with "
-                          "save_split")
-    return _check_split(df, path)
-
-# %% ../nbs/06_data.ipynb #5320a0f7
-def _check_split(df, where):
-    "Raise `MrisegError` on unknown set names or a case listed twice."
-    bad = sorted(set(df['set']) - set(_SETS))
-    if bad: raise MrisegError(f"{where}: unknown set name(s) {bad}; use only {list(_SETS)}")
-    dup = df['case_id'][df['case_id'].duplicated()].tolist()
-    if dup: raise MrisegError(f"{where}: case(s) {dup[:5]} listed more than once; each case belongs to one set")
-    return df
+__all__ = ['axis_view', 'axis_unview', 'pad_crop', 'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL',
+           'ToFloat', 'default_workers', 'slice_dataloaders']
 
 # %% ../nbs/06_data.ipynb #5a74d499
-SLICE_AXES = {'axial': (0, 1, 2), 'coronal': (0, 2, 1), 'sagittal': (1, 2, 0)}  # spatial axes as (height, width, slice)
-
 def _order(ndim, axis):
-    if axis not in SLICE_AXES: raise MrisegError(f"axis={axis!r}: use one of {', '.join(SLICE_AXES)}")
-    return tuple(range(ndim - 3)) + tuple(ndim - 3 + a for a in SLICE_AXES[axis])
+    "The axes of an array [..., X, Y, Z] in the order (..., height, width, slice) of slices along `axis`."
+    if axis not in AXES: raise MrisegError(f"axis={axis!r}: use one of {', '.join(AXES)}")
+    a = AXES[axis]
+    return tuple(range(ndim - 3)) + tuple(ndim - 3 + b for b in (*(b for b in range(3) if b != a), a))
 
 def axis_view(arr,  # numpy array or tensor [..., X, Y, Z] in canonical RAS
               axis:str='axial',  # 'axial', 'coronal' or 'sagittal'
@@ -328,11 +236,13 @@ class SegAugment(RandTransform):
                  p_gamma:float=0.3,
                  noise:float=0.1,  # Gaussian noise with std U(0, noise), in brain std units
                  p_noise:float=0.2,
+                 region_shift:float=0.5,  # move each region's intensity by N(0, region_shift) brain s.d., per modality
+                 p_region:float=0.3,  # probability of the region shifts, per sample
                  context:int=1,  # slices per modality in the input (2.5D), so a modality's slices change together
                 ):
         super().__init__(p=1.)
         for k, v in dict(p_rotate=p_rotate, p_zoom=p_zoom, p_flip=p_flip, p_contrast=p_contrast,
-                         p_brightness=p_brightness, p_gamma=p_gamma, p_noise=p_noise).items():
+                         p_brightness=p_brightness, p_gamma=p_gamma, p_noise=p_noise, p_region=p_region).items():
             if not 0 <= v <= 1: raise MrisegError(f"SegAugment: {k} is a probability in [0, 1], got {v}")
         store_attr()
 
@@ -341,13 +251,15 @@ class SegAugment(RandTransform):
         super().before_call(b, split_idx)
         n, _, h, w = b[0].shape
         self.grid = F.affine_grid(self.thetas(n, h, w, b[0].device), [n, 1, h, w], align_corners=False)
+        self.masks = b[1].as_subclass(torch.Tensor).float() if len(b) > 1 else None  # for the region shifts
 
     def encodes(self, x:TensorImage):
         "Move the image (bilinear) and its brain (nearest), then change intensities inside the moved brain."
         x = x.as_subclass(torch.Tensor).float()  # float32 also where it is given a compact batch
         brain = _resample((x != 0).any(1, keepdim=True).float(), self.grid,
                           'nearest') > 0  # the brain moves like a mask
-        return TensorImage(self.intensity(_resample(x, self.grid, 'bilinear'), brain))
+        masks = None if getattr(self, 'masks', None) is None else _resample(self.masks, self.grid, 'nearest')
+        return TensorImage(self.intensity(_resample(x, self.grid, 'bilinear'), brain, masks))
 
     def encodes(self, y:TensorMask):
         "Move the masks with the image's grid (nearest, so they stay 0/1)."
@@ -365,12 +277,16 @@ class SegAugment(RandTransform):
         return torch.stack([torch.stack([cos, -sin*h/w, z], 1),
                             torch.stack([sin*w/h*flip, cos*flip, z], 1)], 1)
 
-    def intensity(self, x:torch.Tensor, brain:torch.Tensor=None)->torch.Tensor:
-        "Contrast, brightness, gamma per sample and modality, and noise per sample, inside `brain`; 0 outside."
+    def intensity(self, x:torch.Tensor, brain:torch.Tensor=None, masks:torch.Tensor=None)->torch.Tensor:
+        "Region shifts (with `masks`), contrast, brightness, gamma per sample and modality, and noise, inside `brain`."
         n, c, h, w = x.shape
         m, dev = c // self.context, x.device
         brain = ((x != 0).any(1, keepdim=True) if brain is None else brain).view(n, 1, 1, h, w)
         x = x.reshape(n, m, self.context, h, w)
+        if masks is not None and self.p_region:  # each region brighter or darker in each modality: tumours vary
+            d = torch.randn(n, masks.shape[1], m, device=dev) * self.region_shift
+            d = d * (torch.rand(n, 1, 1, device=dev) < self.p_region)
+            x = x + torch.einsum('nrhw,nrm->nmhw', masks.to(x.dtype), d)[:, :, None]
         on = lambda p: torch.rand(n, m, 1, 1, 1, device=dev) < p
         u = lambda lo, hi: torch.empty(n, m, 1, 1, 1, device=dev).uniform_(lo, hi)
         x = torch.where(on(self.p_contrast), x * u(1-self.contrast, 1+self.contrast), x)

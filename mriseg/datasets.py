@@ -10,7 +10,7 @@ import numpy as np
 from .labels import (MrisegError, fail, LabelScheme, BRATS, BRATS2023, MSD_BRAIN, SCHEMES, label_lut, load_scheme,
                            regions, labels_from_regions, scheme_from_labels)
 from .io import MODALITIES, Case, CaseRef, atomic_path, save_nifti, writable_dir
-from .io import load_case as _load_ref
+from .io import read_case
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'modality_of', 'find_cases', 'load_case', 'write_case', 'input_folders', 'output_folder']
@@ -172,11 +172,11 @@ def find_cases(root, scheme=None) -> list:
 # %% ../nbs/02_datasets.ipynb #5b82c0cf
 def load_case(ref) -> Case:
     "Load a `CaseRef`, or the one case in a folder, as a `Case` in canonical RAS, checking every file."
-    if isinstance(ref, CaseRef): return _load_ref(ref)
+    if isinstance(ref, CaseRef): return read_case(ref)
     refs = find_cases(ref)
     if len(refs) != 1:
         fail(ref, f'holds {len(refs)} cases, expected one', 'Give one case folder, or use find_cases for a dataset.')
-    return _load_ref(refs[0])
+    return read_case(refs[0])
 
 
 # %% ../nbs/02_datasets.ipynb #f1dd683d

@@ -11,10 +11,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError, BRATS, check_labels, file_labels, regions
-from .io import Case, atomic_path, check_grid, read_nifti, load_case, mask_record
+from .io import Case, atomic_path, check_grid, read_nifti, mask_record
+from .datasets import load_case
 from .datasets import find_cases, output_folder
 from .vis import CaseView, draw_panel, legend_handles, region_colours
-from .vis import plot_case, tumour_slice, take_slice  # noqa: F401 (these drew cases from here before mriseg.vis)
 from .metrics import region_metrics, lesion_wise, get_definition, default_definition
 
 # %% auto #0

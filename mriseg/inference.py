@@ -12,48 +12,24 @@ from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from scipy.ndimage import label as connected_components
 from .labels import MrisegError, BRATS, LabelScheme, labels_from_regions, regions
-from .io import MODALITIES, Case, atomic_path, load_case, save_labels, save_nifti, mask_header, mask_record
+from .io import MODALITIES, Case, atomic_path, save_labels, save_nifti, mask_header, mask_record
+from .datasets import load_case
 from .datasets import find_cases, output_folder
-from .preprocess import PrepConfig, preprocess_case, uncrop
-from .data import SLICE_AXES, axis_unview, axis_view, get_slice, pad_crop
-from .model import bf16_pays, get_device, load_model
+from .preprocess import PrepConfig, preprocess_case, uncrop, needs_resampling, resample_image, resize
+from .io import AXES
+from .data import axis_unview, axis_view, get_slice, pad_crop
+from .model import load_model
+from .run import ENSEMBLE_FILE, ModelConfig, check_rules, read_ensemble
+from .runtime import bf16_pays, get_device, launcher_rank
 
 # %% auto #0
-__all__ = ['ENSEMBLE_FILE', 'model_settings', 'predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs',
-           'load_members', 'write_ensemble', 'launcher_rank', 'shard_cases', 'predict_cases']
+__all__ = ['predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs', 'load_members', 'shard_cases',
+           'predict_cases']
 
 # %% ../nbs/11_inference.ipynb #9b62b6a8
-def model_settings(config:dict, # a model's config, as `load_model` returns it
-                   source='model config', # where it was read from (its model.json), for messages
-                  )->dict: # prep (PrepConfig), context (int), slice_size ((H, W)), regions (list), axis (str)
-    "What inference needs from a model's config, checked."
-    m = config.get('model') or {}
-    try:
-        prep = PrepConfig.from_dict(config.get('preprocessing') or {})
-        context = int(config.get('context', 1))
-        size = tuple(int(s) for s in (config.get('slice_size') or m.get('img_size') or ()))
-        regions = list(config.get('regions') or m.get('regions') or ())
-    except (TypeError, ValueError) as e:
-        raise MrisegError(f"{source}: cannot read the inference settings ({e}). Save models with save_model and the "
-                          "trainer's config.") from None
-    if context < 1 or context % 2 == 0:
-        raise MrisegError(f"{source}: context={context}, expected an odd number of slices per modality (1 for 2D, 3, "
-                          "5, ...)")
-    if len(size) != 2 or min(size) < 1:
-        raise MrisegError(f"{source}: slice_size={size}, expected (H, W); record the size the model was trained at")
-    if not regions: raise MrisegError(f"{source}: no regions; record the names of the model's output channels")
-    axis = config.get('axis', 'axial')
-    if axis not in SLICE_AXES:
-        raise MrisegError(f"{source}: axis={axis!r}, expected the slice direction, one of {', '.join(SLICE_AXES)}")
-    mods = config.get('modalities')
-    if mods is not None and list(mods) != MODALITIES:
-        raise MrisegError(f"{source}: the model was trained on modalities {list(mods)}, mriseg reads {MODALITIES} in "
-                          "that order")
-    n_in = m.get('n_in')
-    if n_in is not None and n_in != len(MODALITIES) * context:
-        raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
-                          f"{context} make {len(MODALITIES) * context}")
-    return dict(prep=prep, context=context, slice_size=size, regions=regions, axis=axis)
+def _config(config, source='model config')->ModelConfig:
+    "A model's config as a checked `ModelConfig` (from `load_model`'s dict, or one already)."
+    return config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config, source)
 
 # %% ../nbs/11_inference.ipynb #b7654142
 def _run_size(shape:tuple, # (X, Y) of the slices
@@ -76,7 +52,7 @@ def _probs(model, x:torch.Tensor, tta:bool=False, bf16:bool=False)->torch.Tensor
     return acc / (2 if tta else 1)
 
 # %% ../nbs/11_inference.ipynb #1d1121ce
-def _check_out(out:torch.Tensor, x:torch.Tensor, n_out:int):
+def _check_logits(out:torch.Tensor, x:torch.Tensor, n_out:int):
     if out.ndim != 4 or out.shape[0] != x.shape[0] or out.shape[1] != n_out or out.shape[2:] != x.shape[2:]:
         raise MrisegError(f"the network returned {tuple(out.shape)} for input {tuple(x.shape)}; expected "
                           f"{(x.shape[0], n_out, *x.shape[2:])}, one logit per region. Check that model and config "
@@ -111,13 +87,13 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                 for j, z in enumerate(b): get_slice(image, z, context, size, out=buf[j])
                 x = torch.from_numpy(buf[:len(b)]).to(dev)
                 p = _probs(model, x, tta, bf16)
-                _check_out(p, x, n_out)
+                _check_logits(p, x, n_out)
                 out[..., b] = pad_crop(p, (X, Y)).cpu().numpy().transpose(1, 2, 3, 0)
     finally: model.train(was_training)
     return np.ascontiguousarray(axis_unview(out, axis))
 
 # %% ../nbs/11_inference.ipynb #f54df7a0
-_26 = np.ones((3, 3, 3), bool)
+_CONNECTED_26 = np.ones((3, 3, 3), bool)  # voxels that touch by a face, an edge or a corner are one component
 
 def _inside(scheme:LabelScheme, name:str)->list:
     "Indices of the regions of `scheme` whose labels all belong to region `name` (itself included)."
@@ -126,14 +102,7 @@ def _inside(scheme:LabelScheme, name:str)->list:
 
 def _rules(min_size, et_to_core, scheme, rules):
     "The clean-up rules: `rules` if given, else `min_size` for the first region and `et_to_core` for ET."
-    if rules is not None:
-        bad = set(rules) - {'min_component', 'min_total'}
-        names = {n for v in rules.values() for n in v} - set(scheme.region_names)
-        if bad or names:
-            raise MrisegError(f"post-processing rules {rules}: {'unknown rule ' + str(sorted(bad)) if bad else ''}"
-                              f"{'unknown region ' + str(sorted(names)) if names else ''}; rules are min_component and "
-                              f"min_total, regions {scheme.region_names}")
-        return {k: dict(rules.get(k) or {}) for k in ('min_component', 'min_total')}
+    if rules is not None: return check_rules(rules, 'post-processing rules', scheme.region_names)
     return dict(min_component={scheme.region_names[0]: int(min_size)},
                 min_total={'ET': int(et_to_core)} if 'ET' in scheme.region_names else {})
 
@@ -148,7 +117,7 @@ def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
     for i, name in enumerate(scheme.region_names):
         n = int(rules['min_component'].get(name, 0))
         if n > 0 and R[i].any():
-            cc, k = connected_components(R[i], structure=_26)
+            cc, k = connected_components(R[i], structure=_CONNECTED_26)
             small = np.flatnonzero(np.bincount(cc.ravel(), minlength=k + 1) < n)
             gone = np.isin(cc, small[small > 0])
             for j in _inside(scheme, name): R[j] &= ~gone
@@ -167,28 +136,31 @@ def _scheme(case:Case, regions:list):
     return case.scheme
 
 # %% ../nbs/11_inference.ipynb #e2d23926
-def _member_probs(model, config:dict, case:Case, bs, tta, device, cover, bf16)->np.ndarray:
+def _member_probs(model, config, case:Case, bs, tta, device, cover, bf16, resample=True)->np.ndarray:
     "One model's region probabilities [R,X,Y,Z] on `case`'s canonical grid (0 outside its crop)."
-    s = model_settings(config)
-    p = preprocess_case(dataclasses.replace(case, label=None), s['prep'])
-    probs = predict_volume(model, p.image, len(s['regions']), s['context'], s['slice_size'], bs, tta, device, cover,
-                           bf16, s['axis'])
+    c = _config(config)
+    p = preprocess_case(dataclasses.replace(case, label=None), c.preprocessing)
+    image, moved = p.image, resample and needs_resampling(p.spacing, c.spacing)
+    if moved: image = resample_image(image, p.spacing, c.spacing)  # at the model's voxel size
+    probs = predict_volume(model, image, len(c.regions), c.context, c.slice_size, bs, tta, device, cover, bf16, c.axis)
+    if moved: probs = np.clip(resize(probs, p.image.shape[1:]), 0, 1)  # back on the case's grid
     return uncrop(probs, p.crop, p.shape)
 
 def ensemble_probs(members:list, # (model, config) pairs: one model, or the members of an ensemble
                    case:Case, # a loaded case
                    bs:int=16, tta:bool=False, device=None, cover:bool=True, bf16:bool=None, # as `predict_volume`
+                   resample:bool=True, # run each member at its training voxel size (`resample_image`)
                   )->np.ndarray: # float32 [R,X,Y,Z] on the case's canonical grid
-    "The mean of the members' region probabilities on a case, each member run with its own preprocessing and axis."
+    "The mean of the members' region probabilities on a case, each member run with its own preprocessing, axis and voxel size."
     acc = None
     for model, config in members:
-        p = _member_probs(model, config, case, bs, tta, device, cover, bf16)
+        p = _member_probs(model, config, case, bs, tta, device, cover, bf16, resample)
         acc = p if acc is None else acc + p
     return acc / len(members)
 
 def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]; or a list of (model, config) members
                  case:Case, # a loaded case
-                 config:dict=None, # the model's config (`load_model`), see `model_settings`; None with a member list
+                 config=None, # the model's config (`load_model`'s, or a `ModelConfig`); None with a member list
                  bs:int=16, # slices per batch
                  tta:bool=False, # average over left-right flips
                  device=None, # torch device; None: CUDA when there is one, else the CPU
@@ -198,11 +170,12 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]; 
                  cover:bool=True, # run slices large enough to cover the whole brain, not just the training size
                  bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                  rules:dict=None, # post-processing rules (see `postprocess`); replace `min_size` and `et_to_core`
+                 resample:bool=True, # run at the model's training voxel size, where the case's differs by over 10%
                 ): # canonical uint8 labels [X,Y,Z]; with `return_probs`, also float16 probabilities [R,X,Y,Z]
     "Segment one loaded case: canonical labels (and region probabilities) on the case's grid."
     members = [(model, config)] if config is not None else list(model)
-    scheme = _scheme(case, model_settings(members[0][1])['regions'])
-    probs = ensemble_probs(members, case, bs, tta, device, cover, bf16)
+    scheme = _scheme(case, _config(members[0][1]).regions)
+    probs = ensemble_probs(members, case, bs, tta, device, cover, bf16, resample)
     labels = postprocess(labels_from_regions(probs > 0.5, scheme), min_size, et_to_core, scheme, rules)
     return (labels, probs.astype(np.float16)) if return_probs else labels
 
@@ -225,27 +198,12 @@ def write_probs(probs:np.ndarray, # region probabilities [R,X,Y,Z] in canonical 
 
 
 # %% ../nbs/11_inference.ipynb #fda7240f
-ENSEMBLE_FILE = 'ensemble.json'
-
 def _is_pair(m): return isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[1], dict)
 
 def _ensemble(folder:Path, device)->tuple:
-    "(members, rules) of the ensemble described by `folder`/ensemble.json: members' model folders, relative to it."
-    path = folder/ENSEMBLE_FILE
-    try: spec = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise MrisegError(f"{path}: cannot be read as JSON ({e}). Write it as {{\"members\": [\"MODEL_FOLDER\", ...]}}.") from None
-    names = spec.get('members') if isinstance(spec, dict) else None
-    if not names or not all(isinstance(n, str) for n in names):
-        raise MrisegError(f"{path}: no \"members\" list. Name the model folders (each with model.json and model.pth), "
-                          "relative to the file's folder or absolute.")
-    members = []
-    for n in names:
-        m = folder/n
-        if not (m/'model.json').exists():
-            raise MrisegError(f"{path}: member {n!r} is not a model folder ({m/'model.json'} does not exist).")
-        members.append(load_model(m, device=get_device(device)))
-    return members, spec.get('postprocessing')
+    "(members, rules) of the ensemble described by `folder`/ensemble.json, each member loaded."
+    paths, rules, _ = read_ensemble(folder)
+    return [load_model(m, device=get_device(device)) for m in paths], rules
 
 def load_members(source, # a model folder, an ensemble folder (ensemble.json), a (model, config) pair, or a list of pairs
                  device=None, # where to load the models
@@ -267,26 +225,6 @@ def load_members(source, # a model folder, an ensemble folder (ensemble.json), a
                           "--resume), or give one fold's model folder (FOLD/model).")
     raise MrisegError(f"{folder}: neither a model folder (model.json) nor an ensemble ({ENSEMBLE_FILE}). Give RUN/model, "
                       "or the run folder of a finished cross-validation.")
-
-def write_ensemble(folder, # where to write ensemble.json (created if needed)
-                   members, # model folders (or ensemble folders' members are not nested: give model folders)
-                   postprocessing:dict=None, # post-processing rules (see `postprocess`); None: predict's defaults
-                   overwrite:bool=False, # replace an ensemble.json already there
-                  )->Path:
-    "Write `folder`/ensemble.json naming `members`, relative to `folder` where they lie below it."
-    folder = Path(folder)
-    path = folder/ENSEMBLE_FILE
-    if path.exists() and not overwrite:
-        raise MrisegError(f"{path}: already exists. Pass overwrite=True to replace it, or choose another folder.")
-    names = []
-    for m in map(Path, members):
-        if not (m/'model.json').exists(): raise MrisegError(f"{m}: not a model folder (no model.json). Give RUN/model.")
-        m = m.resolve()
-        names.append(str(m.relative_to(folder.resolve())) if m.is_relative_to(folder.resolve()) else str(m))
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = dict(members=names, **({} if postprocessing is None else dict(postprocessing=postprocessing)))
-    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(spec, indent=1) + '\n')
-    return path
 
 def _identity(model, config:dict)->str:
     "The model's `weights_sha256`: from its model.json, or of its state_dict where it was never saved."
@@ -331,13 +269,6 @@ def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->li
 
 
 # %% ../nbs/11_inference.ipynb #dbd34fb5
-def launcher_rank()->tuple|None:
-    "(rank, world size) of this process where a launcher (torchrun, accelerate launch) started several; else None."
-    r, n = os.environ.get('RANK'), os.environ.get('WORLD_SIZE')
-    try: r, n = int(r), int(n)
-    except (TypeError, ValueError): return None
-    return (r, n) if n > 1 else None
-
 def shard_cases(refs:list, # `CaseRef`s
                 shard:tuple, # (I, N), 0 <= I < N
                )->list:
@@ -349,7 +280,7 @@ def shard_cases(refs:list, # `CaseRef`s
 
 
 # %% ../nbs/11_inference.ipynb #2634cebf
-_POST = ('min_size', 'et_to_core', 'cover')
+_POST = ('min_size', 'et_to_core', 'cover', 'resample')
 
 @delegates(predict_case, but=['return_probs', 'bs', 'tta', 'device'])
 def predict_cases(model, # a model folder, an ensemble folder (`load_members`), or (model, config) pairs
@@ -370,14 +301,15 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
     if shard is not None: refs = shard_cases(refs, shard)
     out_dir = output_folder(out_dir, refs)
     members, rules, source = load_members(model, device)
-    names = {tuple(model_settings(c, source)['regions']) for _, c in members}
+    configs = [_config(c, source) for _, c in members]
+    names = {tuple(c.regions) for c in configs}
     if len(names) > 1: raise MrisegError(f"{source}: the members predict different regions {sorted(names)}.")
     if kwargs.get('rules') is None and rules is not None: kwargs['rules'] = rules
     defaults = inspect.signature(predict_case).parameters
     settings = dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST})
     if kwargs.get('rules') is not None or len(members) > 1:
         settings.update(rules=kwargs.get('rules'), members=len(members))
-    axes = [model_settings(c, source)['axis'] for _, c in members]  # the widgets open on these slices
+    axes = [c.axis for c in configs]  # the widgets open on these slices
     made_by = dict(weights_sha256=_members_identity(members), axes=axes, settings=settings)
     todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
     for ref in (progress_bar(todo) if progress and todo else todo):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_io.ipynb #f40cc564
 from __future__ import annotations
-import gzip, json, os, re, socket, time, uuid, zlib
+import errno, gzip, json, os, re, socket, time, uuid, zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +15,21 @@ from .labels import MrisegError, fail, LabelScheme, BRATS, BRATS2023, MSD_BRAIN,
 from nibabel.orientations import io_orientation, axcodes2ornt, ornt_transform, apply_orientation, inv_ornt_aff
 
 # %% auto #0
-__all__ = ['MODALITIES', 'atomic_path', 'clean_stale_tmp', 'writable_dir', 'save_nifti', 'read_nifti', 'CaseRef', 'Geometry',
-           'Case', 'check_grid', 'load_case', 'mask_header', 'mask_record', 'save_labels']
+__all__ = ['MODALITIES', 'AXES', 'LOCK_FILE', 'axis_number', 'atomic_path', 'clean_stale_tmp', 'writable_dir', 'folder_lock',
+           'save_nifti', 'read_nifti', 'CaseRef', 'Geometry', 'Case', 'check_grid', 'read_case', 'mask_header',
+           'mask_record', 'save_labels']
 
 # %% ../nbs/01_io.ipynb #2b599e05
 MODALITIES = ['t1', 't1ce', 't2', 'flair']
+
+# %% ../nbs/01_io.ipynb #0a887be3
+AXES = {'axial': 2, 'coronal': 1, 'sagittal': 0}  # slice direction -> the canonical array axis it runs along
+
+def axis_number(axis) -> int:
+    "Array axis (0 x, 1 y, 2 z) of 'sagittal', 'coronal', 'axial' or of 0, 1, 2."
+    if isinstance(axis, str) and axis.lower() in AXES: return AXES[axis.lower()]
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and 0 <= axis <= 2: return int(axis)
+    raise MrisegError(f"axis {axis!r} is not a slice direction: use 'axial', 'coronal' or 'sagittal' (or 2, 1, 0).")
 
 # %% ../nbs/01_io.ipynb #d50599d4
 _HOST = re.sub(r'[^A-Za-z0-9.]', '', socket.gethostname())[:32] or 'host'
@@ -30,6 +40,11 @@ def _tmp_name(folder:Path, name:str)->Path:
     "A temporary file name in `folder` that says it is mriseg's, and which process on which machine made it."
     return folder/f'.tmp-mriseg-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{name}'
 
+def _disk_full(e:BaseException)->bool:
+    "Whether `e` says a write ran out of space (OSError ENOSPC or EDQUOT; torch.save's 'requested and ... written')."
+    if isinstance(e, OSError): return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(e, RuntimeError) and 'requested and' in str(e) and 'written' in str(e)
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path next to `path`; rename it to `path` on success, delete it on error."
@@ -39,6 +54,10 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if not _disk_full(e): raise
+        raise MrisegError(f"{path}: could not be written, the disk is full (or over its quota). Free some space on it, "
+                          "or write to another disk; nothing was left half-written.") from None
     finally:
         if tmp.exists(): tmp.unlink()
 
@@ -92,6 +111,30 @@ def writable_dir(path, # a folder a command will write into; made if missing
     clean_stale_tmp(path, recursive)
     return path
 
+
+# %% ../nbs/01_io.ipynb #20b72f34
+LOCK_FILE = '.mriseg.lock'
+
+@contextmanager
+def folder_lock(folder, # the folder a command writes into (made if missing)
+                what:str='mriseg', # the command, for the message a second writer gets
+               ):
+    "Be `folder`'s one writer inside the block; refuse, naming the holder, where another process is."
+    import fcntl
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder/LOCK_FILE, 'a+')
+    try:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0); holder = f.read().strip() or 'another process'
+            raise MrisegError(f"{folder}: is being written by {holder}. Wait until it has finished, or write to another "
+                              "folder.") from None
+        f.seek(0); f.truncate()
+        f.write(f"{what} (process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
+        f.flush()
+        yield folder
+    finally:
+        f.close()  # lets go of the lock; the file stays, empty of meaning, for the next writer
 
 # %% ../nbs/01_io.ipynb #54329931
 def save_nifti(arr, affine, path, header=None):
@@ -250,17 +293,22 @@ def _read_label(ref, first):
     return file_labels(arr, ref.label, ref.scheme)
 
 # %% ../nbs/01_io.ipynb #90309024
-def load_case(ref) -> Case:
+def read_case(ref) -> Case:
     "Load a `CaseRef` as a `Case` in canonical RAS, checking every file (`datasets.load_case` reads folders too)."
     if not isinstance(ref, CaseRef):
-        raise MrisegError(f"{ref}: mriseg.io.load_case takes a CaseRef; to read a case folder, use "
+        raise MrisegError(f"{ref}: mriseg.io.read_case takes a CaseRef; to read a case folder, use "
                           "mriseg.datasets.load_case.")
     image, (path, shape, affine, img) = _read_images(ref)
     label = _read_label(ref, (path, shape, affine)) if ref.label else None
     geom = Geometry(tuple(shape), affine, img.header.copy(), io_orientation(affine))
     can_aff = geom.canonical_affine
+    spacing = tuple(float(s) for s in nib.affines.voxel_sizes(can_aff))
+    if not all(0 < s <= 20 for s in spacing):
+        fail(path, f"has voxels of {' x '.join(f'{s:g}' for s in spacing)} mm, which no MRI scan has",
+             'Check the header (pixdim, and the affine: srow/qform), which gives the voxel size; fix it, or give the '
+             'scan as the scanner wrote it.')
     return Case(ref.case_id, geom.to_canonical(image), None if label is None else geom.to_canonical(label),
-                can_aff, tuple(float(s) for s in nib.affines.voxel_sizes(can_aff)), geom, ref)
+                can_aff, spacing, geom, ref)
 
 
 # %% ../nbs/01_io.ipynb #126f75b4

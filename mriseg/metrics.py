@@ -12,10 +12,11 @@ from scipy.ndimage import (binary_dilation, binary_erosion, distance_transform_e
 from fastai.metrics import Metric
 from fastcore.basics import store_attr
 from .labels import MrisegError
+from .runtime import is_distributed
 
 # %% auto #0
 __all__ = ['DEFINITIONS', 'dice', 'iou', 'surfel_areas', 'Definition', 'get_definition', 'default_definition', 'hd95', 'assd',
-           'region_metrics', 'lesion_wise', 'is_distributed', 'RegionDice', 'region_dice_metrics']
+           'region_metrics', 'lesion_wise', 'RegionDice', 'region_dice_metrics']
 
 # %% ../nbs/08_metrics.ipynb #d4399393
 def _as_mask(x, what):
@@ -310,11 +311,6 @@ def lesion_wise(pred, targ,
                 n_gt=len(scores), n_pred=n_pred, tp=len(scores) - fn, fp=fp, fn=fn)
 
 # %% ../nbs/08_metrics.ipynb #8ceae63e
-def is_distributed()->bool:
-    "Whether this process is one of several in a torch.distributed process group (a DDP run)."
-    dist = torch.distributed
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
 def _own_items(dl, b:int)->int:
     "How many of the `b` items `dl` just gave are its data's own (fastai's `DistributedDL` pads with repeats)."
     n, npad, i, w, r = (getattr(dl, k, None) for k in ('n', 'n_padded', 'i', 'world_size', 'rank'))

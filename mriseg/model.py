@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TIMM_ARCHS', 'ARCHS', 'pretrained_path', 'check_pretrained', 'AttentionGate', 'GatedUnetBlock', 'create_model',
-           'compile_model', 'bf16_pays', 'get_device', 'save_model', 'load_model']
+           'compile_model', 'save_model', 'read_model_json', 'load_model']
 
 # %% ../nbs/09_model.ipynb #367a0692
-import functools, hashlib, json, pickle, re, zipfile
+import functools, hashlib, json, pickle, re, warnings, zipfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,6 +19,7 @@ from torchvision import models as tvm
 from fastcore.meta import delegates
 from fastai.vision.learner import create_unet_model
 from fastai.vision.models.unet import DynamicUnet, UnetBlock
+from fastai.layers import ConvLayer, ResBlock
 import mriseg
 from .labels import MrisegError
 from .io import atomic_path
@@ -88,6 +89,14 @@ class GatedUnetBlock(nn.Module):
         if s.shape[-2:] != up_out.shape[-2:]: up_out = F.interpolate(up_out, s.shape[-2:], mode='nearest')
         return b.conv2(b.conv1(b.relu(torch.cat([up_out, b.bn(s)], dim=1))))
 
+# %% ../nbs/09_model.ipynb #f57697ed
+def _bottle(model:nn.Module, n_out:int):
+    "The last cross's residual block at half its channels (fastai's `bottle`), and the final 1x1 convolution to fit."
+    i = max(k for k, l in enumerate(model.layers) if isinstance(l, ResBlock))
+    ni = model.layers[i].convpath[0][0].in_channels
+    model.layers[i] = ResBlock(1, ni, ni // 2, act_cls=nn.ReLU, norm_type=None)
+    model.layers[i + 1] = ConvLayer(ni // 2, n_out, ks=1, act_cls=None, norm_type=None)
+
 # %% ../nbs/09_model.ipynb #4d9a86d4
 def _adapt_first_conv(m:nn.Module, n_in:int):
     "Give `m`'s first convolution `n_in` input channels, its ImageNet filters kept as fastai keeps a ResNet's."
@@ -118,6 +127,11 @@ def _timm_encoder(arch:str, n_in:int, pretrained:bool)->nn.Sequential:
         if name in m.return_layers: groups.append(run[0] if len(run) == 1 else nn.Sequential(*run)); run = []
     return nn.Sequential(*groups)
 
+def _first_line(e:Exception, n:int=160)->str:
+    "The kind of `e` and the start of its message's first line, for a one-line error."
+    msg = (str(e).strip().splitlines() or [''])[0]
+    return f"{type(e).__name__}: {msg[:n]}{'...' if len(msg) > n else ''}"
+
 @delegates(create_unet_model, but=['weights', 'cut'])
 def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
                  n_in:int=4, # input channels: modalities × context slices
@@ -126,6 +140,7 @@ def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
                  self_attention:bool=False, # self-attention layer in the decoder
                  attention_gates:bool=False, # an attention gate on every skip connection (`AttentionGate`)
                  pretrained:bool=False, # ImageNet encoder weights, from the torch hub cache only
+                 bottle:bool=False, # the last cross (`last_cross`) at half its channels (`_bottle`)
                  **kwargs)->nn.Module:
     "A fastai `DynamicUnet` on a torchvision or timm `arch`: `n_in` channels in, one logit per region out"
     fn = _arch(arch)
@@ -134,16 +149,24 @@ def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
     if int(n_in) != n_in or n_in < 1: raise MrisegError(f"create_model: n_in={n_in!r} must be a positive integer")
     if pretrained: check_pretrained(arch)
     img_size = tuple(int(s) for s in img_size)
-    if fn == 'timm':
-        model = DynamicUnet(_timm_encoder(arch, int(n_in), pretrained), len(regions), img_size,
-                            self_attention=self_attention, **kwargs)
-    else: model = create_unet_model(fn, len(regions), img_size, pretrained=pretrained, n_in=int(n_in),
-                                    self_attention=self_attention, **kwargs)
+    try:
+        if fn == 'timm':
+            model = DynamicUnet(_timm_encoder(arch, int(n_in), pretrained), len(regions), img_size,
+                                self_attention=self_attention, **kwargs)
+        else: model = create_unet_model(fn, len(regions), img_size, pretrained=pretrained, n_in=int(n_in),
+                                        self_attention=self_attention, **kwargs)
+    except Exception as e:
+        if not pretrained or isinstance(e, MrisegError): raise
+        raise MrisegError(f"{pretrained_path(arch)}: cannot be read as {arch}'s ImageNet weights ({_first_line(e)}). "
+                          "It may be cut short or another network's: delete it and put the right file there, or "
+                          "train from random weights.") from None
+    if bottle and kwargs.get('last_cross', True): _bottle(model, len(regions))
     if attention_gates:
         for i, layer in enumerate(model.layers):
             if isinstance(layer, UnetBlock): model.layers[i] = GatedUnetBlock(layer)
     model.create_args = dict(arch=arch, n_in=int(n_in), regions=regions, img_size=list(img_size),
-                             self_attention=self_attention, attention_gates=bool(attention_gates), **kwargs)
+                             self_attention=self_attention, attention_gates=bool(attention_gates),
+                             **({'bottle': True} if bottle else {}), **kwargs)
     return model
 
 # %% ../nbs/09_model.ipynb #be21ca6c
@@ -154,39 +177,6 @@ def compile_model(model:nn.Module)->nn.Module:
     if layers is not None and len(layers) and isinstance(layers[-1], ToTensorBase): layers[-1] = nn.Identity()
     model.compile()
     return model
-
-
-# %% ../nbs/09_model.ipynb #3ef44d76
-@functools.lru_cache(maxsize=None)
-def _cpu_flags()->frozenset:
-    "The CPU's feature flags, from /proc/cpuinfo (empty where there is none)."
-    try: return frozenset(Path('/proc/cpuinfo').read_text().split())
-    except OSError: return frozenset()
-
-def bf16_pays(device)->bool:
-    "Whether bfloat16 autocast is the faster choice on `device`: a CUDA GPU, or a CPU with AMX bf16 units."
-    device = torch.device(device)
-    return device.type == 'cuda' or (device.type == 'cpu' and 'amx_bf16' in _cpu_flags())
-
-# %% ../nbs/09_model.ipynb #09f190ed
-def get_device(device=None)->torch.device:
-    "`device` as a torch device that exists here; None: the GPU where there is one, else the CPU."
-    if device is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise MrisegError(f"device={str(device)!r}: not a device. Use 'cpu', 'cuda', 'cuda:1', ...") from None
-    if d.type == 'cuda':
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0:
-            raise MrisegError(f"device={str(device)!r}: no CUDA GPU is visible here. Use device='cpu', or run where "
-                              "a GPU is.")
-        if d.index is not None and d.index >= n:
-            raise MrisegError(f"device={str(device)!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}.")
-    elif d.type == 'mps' and not torch.backends.mps.is_available():
-        raise MrisegError(f"device={str(device)!r}: no Apple GPU here. Use device='cpu'.")
-    elif d.type not in ('cpu', 'cuda', 'mps'):
-        raise MrisegError(f"device={str(device)!r}: mriseg runs on 'cpu', 'cuda' or 'mps'.")
-    return d
 
 
 # %% ../nbs/09_model.ipynb #35b6a33c
@@ -202,6 +192,7 @@ def _to_json(o):
 
 def _model_json(model:nn.Module, config:dict)->dict:
     "The contents of model.json, checked to be JSON"
+    if hasattr(config, 'to_dict'): config = config.to_dict()  # a ModelConfig
     cfg = {k: v for k, v in (config or {}).items() if k not in _RESERVED}
     spec, given = getattr(model, 'create_args', None), cfg.pop('model', None)
     if spec is None and given is None:
@@ -231,7 +222,7 @@ def _sha256(path:Path)->str:
 # %% ../nbs/09_model.ipynb #438e5301
 def save_model(model:nn.Module, # built by `create_model`
                folder, # written to: model.pth and model.json
-               config:dict|None=None, # anything else to record (JSON values, or objects with `to_dict`)
+               config=None, # a `ModelConfig` (chapter run), or a dict of anything else to record (JSON values, objects with `to_dict`)
               ):
     "Write `model`'s weights to `folder`/model.pth and how to rebuild and use it to `folder`/model.json"
     folder = Path(folder)
@@ -244,7 +235,7 @@ def save_model(model:nn.Module, # built by `create_model`
         Path(tmp).write_text(json.dumps(meta, indent=2))
 
 # %% ../nbs/09_model.ipynb #d0ce7ee6
-def _read_config(path:Path)->dict:
+def read_model_json(path:Path)->dict:
     "model.json at `path`, checked"
     if not path.is_file():
         raise MrisegError(f"{path}: not found. A saved mriseg model is a folder holding model.json and model.pth, as "
@@ -286,7 +277,10 @@ def _read_weights(path:Path, sha:str|None)->dict:
     if (head := _kind(path)) is not None:
         raise MrisegError(f"{path}: not a PyTorch weights file (it starts with {head}); give the model.pth that "
                           "save_model wrote")
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch's own warnings about an unusual file: the message below says it all
+            warnings.simplefilter('ignore')
+            sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise MrisegError(f"{path}: refused: it holds {_refusal(e)}, not only tensors, and unpickling it could run "
                           "code. mriseg will not load it. Use weights written by mriseg's save_model") from None
@@ -310,13 +304,27 @@ def _fit_state(model:nn.Module, sd:dict, path:Path, spec:dict):
     model.load_state_dict(sd)
 
 # %% ../nbs/09_model.ipynb #63c5fa0f
+def _check_spec(spec:dict, path):
+    "Refuse network arguments that cannot be a U-Net mriseg built, before anything is built from them."
+    def bad(what): raise MrisegError(f"{path}: 'model' {what}; restore model.json from the saved model folder.")
+    if spec.get('arch') not in ARCHS: bad(f"arch {spec.get('arch')!r} is not one of {', '.join(ARCHS)}")
+    n = spec.get('n_in', 4)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024: bad(f"n_in {n!r} is not 1 to 1024 input channels")
+    size = spec.get('img_size', (240, 240))
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in size)):
+        bad(f"img_size {size!r} is not a slice size (H, W) of 1 to 4096 pixels")
+    r = spec.get('regions', ['WT', 'TC', 'ET'])
+    if not isinstance(r, (list, tuple, str)) or not 1 <= len(r) <= 64: bad(f"regions {r!r} is not 1 to 64 names")
+
 def load_model(folder, # a folder written by `save_model`
                device='cpu', # where to put the model
               )->tuple: # (model in eval mode, the contents of model.json)
     "Rebuild the model saved in `folder` and load its weights, never unpickling code"
     folder = Path(folder)
-    cfg = _read_config(folder/'model.json')
+    cfg = read_model_json(folder/'model.json')
     sd = _read_weights(folder/'model.pth', cfg.get('weights_sha256'))
+    _check_spec(cfg['model'], folder/'model.json')
     try: model = create_model(**cfg['model'])
     except (TypeError, ValueError) as e:
         raise MrisegError(f"{folder/'model.json'}: can't rebuild the network from 'model' "

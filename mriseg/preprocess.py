@@ -10,15 +10,19 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 from fastcore.parallel import parallel
 from fastprogress.fastprogress import progress_bar
 
 from .labels import MrisegError, regions
-from .io import atomic_path, load_case, Case, CaseRef
+from .io import atomic_path, Case, CaseRef
+from .datasets import load_case
 
 # %% auto #0
 __all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_background', 'crop', 'uncrop', 'normalise', 'Prepped',
-           'preprocess_case', 'cfg_hash', 'PrepCache']
+           'preprocess_case', 'zoom_shape', 'needs_resampling', 'resize', 'resample_image', 'cfg_hash', 'PrepCache']
 
 # %% ../nbs/03_preprocess.ipynb #49da1ef7
 PREP_VERSION = 2  # bump when the preprocessing changes what it writes; it invalidates caches (2: slice-major)
@@ -28,8 +32,9 @@ def _check_cfg(cfg):
     "Raise `MrisegError` on settings that cannot work."
     if not isinstance(cfg.margin, (int, np.integer)) or isinstance(cfg.margin, bool) or cfg.margin < 0:
         raise MrisegError(f"PrepConfig: margin must be a whole number of voxels >= 0, got {cfg.margin!r}")
-    if not isinstance(cfg.zscore, (bool, np.bool_)):
-        raise MrisegError(f"PrepConfig: zscore must be True or False, got {cfg.zscore!r}")
+    for k in ('zscore', 'robust'):
+        if not isinstance(getattr(cfg, k), (bool, np.bool_)):
+            raise MrisegError(f"PrepConfig: {k} must be True or False, got {getattr(cfg, k)!r}")
     if cfg.clip is not None and (len(cfg.clip) != 2 or not 0 <= cfg.clip[0] < cfg.clip[1] <= 100):
         raise MrisegError(f"PrepConfig: clip must be None or two percentiles 0 <= low < high <= 100, got {cfg.clip!r}")
     if cfg.dtype not in ('float16', 'float32'):
@@ -42,6 +47,7 @@ class PrepConfig:
     margin:int=4  # voxels kept around the brain's bounding box, on every side
     clip:tuple|None=(0.5, 99.5)  # low and high percentile of brain voxels to clip to, per modality; None: no clip
     zscore:bool=True  # subtract the mean and divide by the std of the brain voxels, per modality
+    robust:bool=True  # with `zscore`: the median and the interquartile range / 1.349 instead of the mean and std
     dtype:str='float16'  # dtype of the stored image: 'float16' or 'float32'
 
     def __post_init__(self):
@@ -49,6 +55,7 @@ class PrepConfig:
         _check_cfg(self)
         object.__setattr__(self, 'margin', int(self.margin))
         object.__setattr__(self, 'zscore', bool(self.zscore))
+        object.__setattr__(self, 'robust', bool(self.robust))
 
     def to_dict(self)->dict:
         "A JSON-serialisable dict of the settings."
@@ -58,11 +65,11 @@ class PrepConfig:
 
     @classmethod
     def from_dict(cls, d:dict)->PrepConfig:
-        "The config that `to_dict` wrote (for example, read back from `model.json`)."
+        "The config that `to_dict` wrote (for example, read back from `model.json`); records from before `robust` had it off."
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise MrisegError(f"PrepConfig: unknown setting(s) {sorted(unknown)}; expected some of "
                                       f"{[f.name for f in fields(cls)]}")
-        return cls(**d)
+        return cls(**{'robust': False, **d})
 
 # %% ../nbs/03_preprocess.ipynb #77802475
 def brain_mask(image:np.ndarray,  # [C,X,Y,Z] raw intensities
@@ -130,11 +137,20 @@ def uncrop(arr:np.ndarray,  # [..., x, y, z], cropped with `crop`
     return out
 
 # %% ../nbs/03_preprocess.ipynb #83edcae7
+_NOT_ZERO = 1e-3  # standardised brain voxels that land on exactly 0 (the median of integer data does) take this
+
+def _centre_scale(v:np.ndarray, robust:bool)->tuple:
+    "(centre, scale) of brain intensities: mean and std, or median and interquartile range / 1.349 (the std of a normal)."
+    if not robust: return v.mean(), v.std()
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    iqr = (q3 - q1) / 1.349
+    return med, (iqr if iqr > 0 else v.std())
+
 def normalise(image:np.ndarray,  # [C,X,Y,Z] raw intensities
               mask:np.ndarray,  # bool [X,Y,Z], the brain
               cfg:PrepConfig=None,  # clip and z-score settings (default `PrepConfig()`)
              )->np.ndarray:  # float32 [C,X,Y,Z], 0 outside `mask`
-    "Clip each modality to percentiles of its brain voxels, z-score it in the brain, zero the background."
+    "Clip each modality to percentiles of its brain voxels, standardise it in the brain, zero the background."
     cfg = cfg or PrepConfig()
     out = np.zeros(image.shape, np.float32)
     if not mask.any(): return out
@@ -142,8 +158,9 @@ def normalise(image:np.ndarray,  # [C,X,Y,Z] raw intensities
         v = chan[mask].astype(np.float64)
         if cfg.clip is not None: v = np.clip(v, *np.percentile(v, cfg.clip))
         if cfg.zscore:
-            sd = v.std()
-            v = (v - v.mean()) / (sd if sd > 0 else 1.)
+            centre, sd = _centre_scale(v, cfg.robust)
+            v = (v - centre) / (sd if sd > 0 else 1.)
+            v[v == 0] = _NOT_ZERO  # a brain voxel at the centre stays brain: 0 means background
         out[c][mask] = v
     return out
 
@@ -191,6 +208,48 @@ def preprocess_case(case:Case,  # a loaded case
     if case.label is not None: regs = regions(crop(case.label, box), case.scheme).astype(np.uint8)
     return Prepped(case.case_id, img, regs, tuple(float(s) for s in case.spacing), box,
                    tuple(case.image.shape[1:]), None if regs is None else list(case.scheme.region_names))
+
+# %% ../nbs/03_preprocess.ipynb #178e7b91
+def zoom_shape(shape:tuple,  # (X, Y, Z) voxels
+               spacing:tuple,  # their size in mm
+               target:tuple,  # the voxel size wanted, mm
+              )->tuple:  # whole voxels over the same extent
+    "The grid that covers `shape` voxels of `spacing` mm with voxels of about `target` mm."
+    return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target))
+
+def needs_resampling(spacing:tuple,  # a case's voxel size, mm
+                     target:tuple|None,  # the model's voxel size, mm; None: unknown, never resample
+                     tol:float=0.1,  # relative difference allowed on every axis
+                    )->bool:
+    "Whether `spacing` differs from `target` by more than `tol` on some axis."
+    if target is None: return False
+    return any(abs(s / t - 1) > tol for s, t in zip(spacing, target))
+
+# %% ../nbs/03_preprocess.ipynb #eedd6986
+def resize(arr:np.ndarray,  # [C,X,Y,Z]
+           shape:tuple,  # (X, Y, Z) wanted
+          )->np.ndarray:  # float32 [C,*shape]
+    "Trilinear resampling of `arr` to `shape`, voxel centres aligned (`align_corners=False`)."
+    if tuple(arr.shape[1:]) == tuple(shape): return np.asarray(arr, np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(arr, np.float32))[None]
+    return F.interpolate(t, size=tuple(int(s) for s in shape), mode='trilinear', align_corners=False)[0].numpy()
+
+def resample_image(image:np.ndarray,  # [C,X,Y,Z] normalised, 0 outside the brain
+                   spacing:tuple,  # its voxel size, mm
+                   target:tuple,  # the voxel size wanted, mm
+                  )->np.ndarray:  # float32 [C,*zoom_shape(...)], 0 outside the resampled brain
+    "`image` at about `target` mm: smoothed where the grid shrinks, then trilinear, both inside the brain only."
+    img = np.asarray(image, np.float32)
+    brain = (img != 0).any(0).astype(np.float32)
+    sigma = [max(0., (t / s - 1) / 2) for s, t in zip(spacing, target)]
+    if any(sigma):
+        w = gaussian_filter(brain, sigma, mode='constant')
+        img = np.stack([gaussian_filter(c * brain, sigma, mode='constant') for c in img]) / np.maximum(w, 1e-6)
+        img *= brain
+    shape = zoom_shape(img.shape[1:], spacing, target)
+    w = resize(brain[None], shape)[0]
+    inside = w > 0.5
+    return resize(img, shape) / np.where(inside, w, 1) * inside
 
 # %% ../nbs/03_preprocess.ipynb #d03b713b
 def cfg_hash(cfg:PrepConfig)->str:

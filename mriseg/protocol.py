@@ -4,73 +4,52 @@
 
 # %% ../nbs/12a_protocol.ipynb #c230c9ce
 from __future__ import annotations
-import copy, json
+import copy, dataclasses, json
 import nibabel as nib
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError, regions
 from .io import atomic_path
 from .datasets import load_case, output_folder
-from .data import kfold_split, save_split
+from .splits import fold_plan, kfold_split, save_split, run_cases
 from .metrics import dice
-from fastai.torch_core import rank_distrib
-from .train import labelled_cases, train, train_settings, on_rank0, wait_for_ranks
-from .inference import ENSEMBLE_FILE, launcher_rank, postprocess, predict_cases
+from .settings import TrainSettings, train_settings, with_settings
+from .run import Run, write_ensemble
+from .train import labelled_cases, train
+from .runtime import launcher_rank, on_rank0, rank, wait_for_ranks
+from .inference import postprocess, predict_cases
 from .evaluate import (boxplot_figure, evaluate, evaluate_case, load_prediction, save_json, summarise,
                              format_summary)
 
 # %% auto #0
-__all__ = ['SIZES', 'fold_plan', 'train_folds', 'cv_summary', 'voxel_mm3', 'choose_postprocessing', 'finish_cv',
-           'tune_postprocessing']
-
-# %% ../nbs/12a_protocol.ipynb #efc08d65
-def fold_plan(case_ids,  # case ids
-              folds:int=5,  # k
-              test_pct:float=0.15,  # share of the patients held out for the final test
-              seed:int=0,  # seeds the shuffle, as in `kfold_split`
-             )->pd.DataFrame:  # columns `case_id`, `fold` (-1: the test set), in input order
-    "The fold of every case of a k-fold cross-validation around one held-out test set."
-    ids = [str(c) for c in case_ids]
-    fold = pd.Series(-1, index=ids)
-    for k in range(folds):
-        s = kfold_split(ids, folds, k, test_pct, seed)
-        fold[s.case_id[s['set'] == 'valid'].tolist()] = k
-    return pd.DataFrame({'case_id': ids, 'fold': fold.to_numpy()})
+__all__ = ['SIZES', 'train_folds', 'cv_summary', 'voxel_mm3', 'choose_postprocessing', 'finish_cv', 'tune_postprocessing']
 
 # %% ../nbs/12a_protocol.ipynb #74df5834
 def _write_plan(out:Path, plan:pd.DataFrame, folds:int):
     "Write `folds.csv` and `split.csv` in `out`, or check the ones there are this plan's."
-    path = out/'folds.csv'
+    path = Run(out).folds_csv
     if path.exists():
         old = pd.read_csv(path, dtype={'case_id': str})
         if not old.equals(plan.reset_index(drop=True)):
             raise MrisegError(f"{path}: holds another plan of folds (other cases, fold count, seed or test_pct) than "
                               f"--folds {folds} gives now. Use another run folder, or the settings it was made with.")
         return
-    save_split(pd.DataFrame({'case_id': plan.case_id, 'set': np.where(plan.fold < 0, 'test', 'train')}), out/'split.csv')
+    save_split(pd.DataFrame({'case_id': plan.case_id, 'set': np.where(plan.fold < 0, 'test', 'train')}), Run(out).split)
     with atomic_path(path) as tmp: plan.to_csv(tmp, index=False)
 
-def _same(a, b)->bool: return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-def _fold_state(fdir:Path, s:dict)->str:
-    "'new', 'partial' (interrupted) or 'done'; a fold trained with other settings raises."
-    if not any((fdir/n).exists() for n in ('history.csv', 'checkpoint.pth', 'model')): return 'new'
-    cfg_path = fdir/'model'/'model.json'
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text()).get('train', {})
-        diff = {k: v for k, v in s.items() if k != 'bf16' and not _same(old.get(k), list(v) if isinstance(v, tuple) else v)}
-        if diff:
-            raise MrisegError(f"{fdir}: was trained with other settings (now {diff}, then "
-                              f"{ {k: old.get(k) for k in diff} }). Use another run folder for other settings.")
-    hist = pd.read_csv(fdir/'history.csv') if (fdir/'history.csv').exists() else None
-    done = cfg_path.exists() and hist is not None and len(hist) and hist.epoch.max() >= s['epochs'] - 1
-    return 'done' if done else 'partial'
+def _fold_state(fold:Run, s:TrainSettings)->str:
+    "The fold's `Run.state`; a fold trained with other settings raises."
+    c = fold.config()
+    if c is not None and c.train is not None and c.train != s:
+        diff = [f"{k} {v!r} (the fold: {c.train.to_dict()[k]!r})" for k, v in s.to_dict().items() if c.train.to_dict()[k] != v]
+        raise MrisegError(f"{fold.path}: was trained with other settings: {'; '.join(diff)}. Use another run folder for "
+                          "other settings.")
+    return fold.state
 
 # %% ../nbs/12a_protocol.ipynb #f485bf6b
-@delegates(train_settings, but=['preset'])
+@with_settings
 def train_folds(data,  # a dataset folder in any layout `find_cases` reads
                 out,  # the run folder of the cross-validation (see the table above)
                 folds:int=5,  # k, the number of folds
@@ -82,37 +61,38 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
                 scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
                 definition=None,  # how the cross-validation is scored (`evaluate`); None: the layout's default
                 progress:bool=True,  # show progress bars
-                **kwargs,  # the preset's settings to change, see `train_settings`
+                **settings,  # the preset's settings to change (`TrainSettings`)
                )->pd.DataFrame|None:  # the cross-validated summary once every fold is trained, else None
     "Train the folds of a k-fold cross-validation with out-of-fold predictions; the report when the last one ends."
-    s, refs = train_settings(preset, **kwargs), labelled_cases(data, scheme)
+    s, refs = train_settings(preset, **settings), labelled_cases(data, scheme)
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
         raise MrisegError(f"folds={folds!r}: a cross-validation needs at least 2 folds.")
     if fold is not None and not (isinstance(fold, (int, np.integer)) and 0 <= fold < folds):
         raise MrisegError(f"fold={fold!r}: give a fold from 0 to {folds - 1}.")
     out = output_folder(out, refs, recursive=True)
     ids = [r.case_id for r in refs]
-    plan = fold_plan(ids, folds, s['test_pct'], s['seed'])
+    plan = fold_plan(ids, folds, s.test_pct, s.seed)
     on_rank0(lambda: (out.mkdir(parents=True, exist_ok=True), _write_plan(out, plan, folds)))  # DDP: rank 0 writes
     of = dict(zip(plan.case_id, plan.fold))
     for k in ([fold] if fold is not None else range(folds)):
-        fdir, state = out/f'fold_{k}', _fold_state(out/f'fold_{k}', s)
+        run = Run(out).fold(k)
+        fdir, state = run.path, _fold_state(run, s)
         if state == 'partial' and not resume:
             raise MrisegError(f"{fdir}: holds an interrupted fold. Pass resume=True to continue it, or use another "
                               "run folder.")
         if state != 'done':
             print(f"fold {k} of {folds}: training into {fdir}")
-            train(data, fdir, preset, resume=state == 'partial', cache=cache or out/'cache', device=device,
-                  scheme=scheme, split=kfold_split(ids, folds, k, s['test_pct'], s['seed']), **kwargs)
-        predict_cases(fdir/'model', [r for r in refs if of[r.case_id] == k], out/'cv'/'predictions', min_size=0,
+            train(data, fdir, preset, resume=state == 'partial', cache=cache or Run(out).cache, device=device,
+                  scheme=scheme, split=kfold_split(ids, folds, k, s.test_pct, s.seed), **s.to_dict())
+        predict_cases(fdir/'model', [r for r in refs if of[r.case_id] == k], Run(out).cv/'predictions', min_size=0,
                       device=device, progress=progress, shard=launcher_rank())  # DDP: each process its share
         wait_for_ranks()
-    todo = [k for k in range(folds) if _fold_state(out/f'fold_{k}', s) != 'done']
+    todo = [k for k in range(folds) if _fold_state(Run(out).fold(k), s) != 'done']
     if todo:
         print(f"folds {', '.join(map(str, todo))} of {out} are still to train; the cross-validation report and the "
               "ensemble come when the last one ends")
         return None
-    return None if rank_distrib() else finish_cv(out, data, scheme, definition, progress)
+    return None if rank() else finish_cv(out, data, scheme, definition, progress)
 
 # %% ../nbs/12a_protocol.ipynb #07f1f81a
 def cv_summary(per_case:pd.DataFrame,  # `evaluate`'s per-case table with a `fold` column
@@ -196,11 +176,11 @@ def finish_cv(out,  # the run folder of a cross-validation whose folds are all t
               progress:bool=True,
              )->pd.DataFrame:  # the cross-validated summary, post-processing applied
     "Score the out-of-fold predictions, choose the post-processing on them, and write the ensemble of the folds."
-    out = Path(out)
-    plan = pd.read_csv(out/'folds.csv', dtype={'case_id': str})
+    run = Run(out)
+    plan = pd.read_csv(run.folds_csv, dtype={'case_id': str})
     of = dict(zip(plan.case_id, plan.fold))
     refs = [r for r in labelled_cases(data, scheme) if of.get(r.case_id, -1) >= 0]
-    pred_dir, cv = out/'cv'/'predictions', out/'cv'
+    pred_dir, cv = run.cv/'predictions', run.cv
     per_case, _ = evaluate(pred_dir, refs, definition=definition, progress=progress, verbose=False)
     per_case.insert(1, 'fold', per_case.case.map(of))
     before = cv_summary(per_case)
@@ -213,13 +193,13 @@ def finish_cv(out,  # the run folder of a cross-validation whose folds are all t
     after = cv_summary(after_pc)
     _csv(after, cv/'postprocessed_summary.csv')
     folds = int(plan.fold.max()) + 1
-    save_json(dict(members=[f'fold_{k}/model' for k in range(folds)], postprocessing=rules,
+    write_ensemble(run.path, [run.fold(k).model for k in range(folds)], rules, overwrite=True,
                    cv=dict(cases=len(refs), folds=folds, dice=dict(zip(after.region, after.dice_mean.round(4))),
-                           hd95=dict(zip(after.region, after.hd95_mean.round(2))))), out/ENSEMBLE_FILE)
+                           hd95=dict(zip(after.region, after.hd95_mean.round(2)))))
     kept = [f"{k} {r} {v}" for k, d in rules.items() for r, v in d.items()]
-    print(f"cross-validation of {out} ({len(refs)} cases, {folds} folds), out of fold:\n{format_summary(before)}")
+    print(f"cross-validation of {run.path} ({len(refs)} cases, {folds} folds), out of fold:\n{format_summary(before)}")
     print(f"post-processing kept: {', '.join(kept) or 'none'}; with it:\n{format_summary(after)}")
-    print(f"ensemble of the {folds} folds: {out/ENSEMBLE_FILE}")
+    print(f"ensemble of the {folds} folds: {run.ensemble}")
     return after
 
 # %% ../nbs/12a_protocol.ipynb #7eaf758b
@@ -230,14 +210,13 @@ def tune_postprocessing(run,  # a run folder written by `train`
                         progress:bool=True,
                        )->dict:  # the rules kept
     "Choose the post-processing on a run's validation patients and write `run`/ensemble.json with its model and them."
-    from mriseg.train import run_cases
-    run = Path(run)
-    refs = run_cases(run, data, 'valid', scheme)
-    pred_dir = run/'valid'/'predictions'
-    predict_cases(run/'model', refs, pred_dir, min_size=0, device=device, progress=progress)
+    run = Run(run)
+    refs = run_cases(run.path, data, 'valid', scheme)
+    pred_dir = run.valid/'predictions'
+    predict_cases(run.model, refs, pred_dir, min_size=0, device=device, progress=progress)
     rules, table = choose_postprocessing(list(_pairs(refs, pred_dir)), refs[0].scheme, voxel_mm3=voxel_mm3(refs))
-    _csv(table, run/'valid'/'postprocessing.csv')
-    save_json(dict(members=['model'], postprocessing=rules), run/ENSEMBLE_FILE)
+    _csv(table, run.valid/'postprocessing.csv')
+    write_ensemble(run.path, [run.model], rules, overwrite=True)
     kept = [f"{k} {r} {v}" for k, d in rules.items() for r, v in d.items()]
-    print(f"post-processing chosen on the {len(refs)} validation patients of {run}: {', '.join(kept) or 'none'}")
+    print(f"post-processing chosen on the {len(refs)} validation patients of {run.path}: {', '.join(kept) or 'none'}")
     return rules

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1a6f90e0
 from __future__ import annotations
-import json, math
+import dataclasses, math
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -14,112 +14,28 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
-from fastai.torch_core import rank_distrib
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.callback.fp16 import to_bf16  # noqa: F401 (patches Learner)
 from fastcore.foundation import L
-from fastcore.meta import delegates
 from fastcore.basics import store_attr
-import mriseg
 from fastai.data.core import DataLoaders
 from fastai.callback.channelslast import ChannelsLast
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError
-from .io import MODALITIES, atomic_path, load_case
-from .datasets import find_cases, output_folder
+from .io import MODALITIES, atomic_path
+from .datasets import find_cases, load_case, output_folder
 from .preprocess import PrepConfig, PrepCache, preprocess_case
-from .data import SLICE_AXES, split_cases, save_split, load_split, slice_dataloaders
+from .splits import split_cases, save_split, load_split
+from .data import slice_dataloaders
 from .losses import DiceBCELoss
-from .metrics import region_dice_metrics, is_distributed
-from .inference import launcher_rank
-from .model import create_model, save_model, bf16_pays, get_device, compile_model, check_pretrained
+from .metrics import region_dice_metrics
+from .model import create_model, save_model, compile_model, check_pretrained
+from .runtime import bf16_pays, get_device, is_distributed, rank, launcher_rank, join_launched, on_rank0, wait_for_ranks
+from .settings import TrainSettings, train_settings, with_settings, resume_settings, setting_names
+from .run import ModelConfig, Run, plot_history
 
 # %% auto #0
-__all__ = ['PRESETS', 'train_settings', 'plot_history', 'RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders',
-           'seg_learner', 'DDPTrainer', 'ddp_ctx', 'join_launched', 'on_rank0', 'wait_for_ranks', 'train', 'run_cases']
-
-# %% ../nbs/10_train.ipynb #21c733f8
-PRESETS = {
-    'cpu': dict(arch='pvt_v2_b0', size=(64, 96), bs=16, epochs=16, lr=3e-3, context=1, n_per_epoch=512,
-                valid_n=192, tumour_frac=0.8, self_attention=False, attention_gates=False,
-                last_cross=True),
-    'gpu': dict(arch='resnet34', size=(224, 224), bs=32, epochs=50, lr=2e-3, context=1, n_per_epoch=8000,
-                valid_n=None, tumour_frac=0.5, self_attention=False, attention_gates=False,
-                last_cross=True),
-}
-_DEFAULTS = dict(valid_pct=0.15, test_pct=0.15, seed=0, dice_weight=1., bce_weight=1.,
-                 axis='axial', pretrained=False, compile=False)  # the same in both presets
-
-_COUNTS = dict(epochs='epochs to train', bs='slices per batch', n_per_epoch='training slices per epoch',
-               valid_n='validation slices', context='slices per modality')
-
-def _check_settings(s:dict):
-    "Refuse settings that cannot train, before any work: counts below 1, an even context, a learning rate <= 0."
-    for k, what in _COUNTS.items():
-        v = s[k]
-        if v is None and k == 'valid_n': continue
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise MrisegError(f"{k}={v!r}: {what} must be a whole number of at least 1.")
-    if s['context'] % 2 == 0:
-        raise MrisegError(f"context={s['context']}: slices per modality must be odd (1 for 2D, 3, 5, ...).")
-    if isinstance(s['lr'], bool) or not isinstance(s['lr'], (int, float)) or not s['lr'] > 0:
-        raise MrisegError(f"lr={s['lr']!r}: the learning rate must be a number above 0.")
-    if len(tuple(s['size'])) != 2: raise MrisegError(f"size={s['size']!r}: give a slice size (H, W).")
-    if s['axis'] not in SLICE_AXES:
-        raise MrisegError(f"axis={s['axis']!r}: slice direction must be one of {', '.join(SLICE_AXES)}.")
-    if any(int(v) % 32 for v in s['size']):
-        raise MrisegError(f"slice size {tuple(s['size'])}: each side must be a multiple of 32 (the U-Net halves it "
-                          "five times).")
-
-def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
-                   arch:str=None, # encoder, one of `ARCHS`
-                   size:tuple=None, # slice size (H, W), each a multiple of 32
-                   bs:int=None, # slices per batch
-                   epochs:int=None, # epochs to train
-                   lr:float=None, # peak learning rate of the one-cycle schedule
-                   context:int=None, # slices per modality: 1 for 2D, 3 or 5 for 2.5D
-                   n_per_epoch:int=None, # training slices per epoch
-                   valid_n:int=None, # validation slices; None: every brain slice of the validation patients
-                   tumour_frac:float=None, # share of the training slices that hold tumour
-                   self_attention:bool=None, # a self-attention layer in the decoder
-                   attention_gates:bool=None, # an attention gate on every skip connection
-                   last_cross:bool=None, # the decoder's last full-resolution residual block
-                   pretrained:bool=None, # ImageNet encoder weights from the torch hub cache (`pretrained_path`)
-                   compile:bool=None, # `torch.compile` the network (`compile_model`)
-                   valid_pct:float=None, # share of the patients held out for validation
-                   test_pct:float=None, # share of the patients held out for the final test
-                   seed:int=None, # seed of the split and of the sampling
-                   dice_weight:float=None, # weight of the Dice term of the loss
-                   bce_weight:float=None, # weight of the BCE term of the loss
-                   axis:str=None, # slice direction: 'axial', 'coronal' or 'sagittal'
-                   **unknown)->dict: # the settings a run records in model.json
-    "The settings of `preset`, with each setting given (not None) in its place."
-    if preset not in PRESETS: raise MrisegError(f"unknown preset '{preset}'. Use one of {', '.join(PRESETS)}.")
-    given = {k: v for k, v in locals().items() if k not in ('preset', 'unknown') and v is not None}
-    s = dict(_DEFAULTS, **PRESETS[preset], preset=preset)
-    if unknown: raise MrisegError(f"unknown training setting(s) {sorted(unknown)}. Known: {', '.join(sorted(s))}.")
-    s.update(given)
-    _check_settings(s)
-    s['size'] = tuple(int(v) for v in s['size'])
-    return s
-
-
-# %% ../nbs/10_train.ipynb #3abe1d87
-def plot_history(hist:pd.DataFrame, path=None):
-    "Loss and per-region Dice curves of a run's history; saved as PNG at `path` if given."
-    import matplotlib; import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
-    ep = hist['epoch'] + 1
-    a.plot(ep, hist['train_loss'], 'o-', label='train'); a.plot(ep, hist['valid_loss'], 'o-', label='valid')
-    a.set(xlabel='epoch', ylabel='Dice + BCE loss', title='loss'); a.legend()
-    for c in [c for c in hist.columns if c.startswith('dice_')]:
-        b.plot(ep, hist[c], 'o-' if c != 'dice_mean' else 'k--', label=c[5:])
-    b.set(xlabel='epoch', ylabel='validation Dice', ylim=(0, 1), title='Dice'); b.legend(loc='lower right')
-    fig.tight_layout()
-    if path is not None:
-        with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
-        plt.close(fig)
-    return fig
+__all__ = ['RunKeeper', 'CPUAutocast', 'labelled_cases', 'seg_dataloaders', 'seg_learner', 'DDPTrainer', 'ddp_ctx', 'train']
 
 # %% ../nbs/10_train.ipynb #3ab5298b
 def _plain(o):
@@ -132,26 +48,26 @@ def _plain(o):
 class RunKeeper(Callback):
     "After each epoch: history.csv, curves.png, the best model (by `monitor`) and a checkpoint for resuming."
     order = 90  # after the Recorder has the epoch's values
-    def __init__(self, out, config:dict, start_epoch=0, monitor='dice_mean', history=None, best=-math.inf):
-        store_attr('config,monitor,best')
-        self.out, self.start, self.rows = Path(out), start_epoch, [] if history is None else history
+    def __init__(self, run:Run, config:ModelConfig, start_epoch=0, monitor='dice_mean', history=None, best=-math.inf):
+        store_attr('run,config,monitor,best')
+        self.start, self.rows = start_epoch, [] if history is None else history
 
     _net = property(lambda self: getattr(self.model, 'module', self.model), doc="The network, out of its DDP wrapper")
 
     def after_epoch(self):
-        if self.epoch < self.start or not self.recorder.values or rank_distrib(): return  # rank 0 alone writes
+        if self.epoch < self.start or not self.recorder.values or rank(): return  # rank 0 alone writes
         names = [n for n in self.recorder.metric_names[1:] if n != 'time']
         row = dict(epoch=self.epoch, **{n: float(v) for n, v in zip(names, self.recorder.values[-1])})
         self.rows.append(row)
         hist = pd.DataFrame(self.rows)
-        with atomic_path(self.out/'history.csv') as tmp: hist.to_csv(tmp, index=False)
-        plot_history(hist, self.out/'curves.png')
+        with atomic_path(self.run.history) as tmp: hist.to_csv(tmp, index=False)
+        plot_history(hist, self.run.curves)
         if row[self.monitor] > self.best:
             self.best = row[self.monitor]
-            save_model(self._net, self.out/'model', dict(self.config, epoch=self.epoch, valid=dict(row)))
+            save_model(self._net, self.run.model, self.config.to_dict() | dict(epoch=self.epoch, valid=dict(row)))
         ckpt = dict(model=self._net.state_dict(), opt=_plain(self.opt.state_dict()), epoch=self.epoch,
-                    best=float(self.best), config=_plain(self.config))
-        with atomic_path(self.out/'checkpoint.pth') as tmp: torch.save(ckpt, tmp)
+                    best=float(self.best), config=_plain(self.config.to_dict()))
+        with atomic_path(self.run.checkpoint) as tmp: torch.save(ckpt, tmp)
 
 # %% ../nbs/10_train.ipynb #93f18094
 class CPUAutocast(Callback):
@@ -179,16 +95,9 @@ def labelled_cases(data, scheme=None)->list:
                           "time.")
     return refs
 
-def _check_out(out:Path, resume:bool):
-    done = [p.name for p in (out/'history.csv', out/'model', out/'checkpoint.pth') if p.exists()]
-    if resume and not (out/'checkpoint.pth').exists():
-        raise MrisegError(f"{out}: no checkpoint.pth to resume from. Start a new run without --resume.")
-    if done and not resume:
-        raise MrisegError(f"{out}: already holds a run ({', '.join(done)}). Pass resume=True to continue it, or "
-                          "choose another folder.")
-
-def _split(ids, out, s, resume, given=None):
-    path = out/'split.csv'
+def _split(ids, run:Run, s:TrainSettings, resume, given=None):
+    "The run's patient split: the one given (checked against the file there), the file's when resuming, or a new one."
+    path = run.split
     if given is not None and path.exists():
         if not load_split(path).set_index('case_id')['set'].sort_index().equals(given.set_index('case_id')['set'].sort_index()):
             raise MrisegError(f"{path}: differs from the split given (another fold, seed or dataset). Use another folder.")
@@ -202,7 +111,7 @@ def _split(ids, out, s, resume, given=None):
             raise MrisegError(f"{path}: its cases differ from the dataset's. Resume with the same data, or start a "
                               "new run.")
         return split
-    split = split_cases(ids, s['valid_pct'], s['test_pct'], s['seed'])
+    split = split_cases(ids, s.valid_pct, s.test_pct, s.seed)
     save_split(split, path)
     return split
 
@@ -215,33 +124,8 @@ def _prepare(refs, cache, prep, progress):
     cache.build(refs, progress=progress)
     return [cache.get(r) for r in refs]
 
-_DATA = ('bs', 'size', 'context', 'n_per_epoch', 'valid_n', 'tumour_frac', 'axis', 'seed')
-
-def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (cases with masks), or its `CaseRef`s
-                    bs:int=16,  # slices per batch
-                    size:tuple=(64, 96),  # (H, W) every slice is centre-padded/cropped to; multiples of 32
-                    context:int=1,  # slices per modality: 1 for 2D, 3 or 5 for 2.5D
-                    n_per_epoch:int=512,  # training slices per epoch
-                    valid_n:int|None=192,  # validation slices; None: every brain slice of the validation patients
-                    tumour_frac:float=0.8,  # share of the training slices that hold tumour
-                    axis:str='axial',  # slice direction: 'axial', 'coronal' or 'sagittal'
-                    split:pd.DataFrame=None,  # `case_id`, `set` of each case, e.g. a fold; None: `split_cases`
-                    valid_pct:float=0.15,  # share of the patients for validation, when `split` is None
-                    test_pct:float=0.15,  # share held out for the final test, when `split` is None
-                    seed:int=0,  # seed of the split and of the slice draws
-                    cache=None,  # a `PrepCache` or its folder; None: preprocess in memory
-                    prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
-                    scheme=None,  # `LabelScheme` of the masks; default the layout's own
-                    device=None,  # where batches go; default the GPU if there is one
-                    progress:bool=True,  # progress bar while preprocessing
-                    **kwargs,  # more `slice_dataloaders` arguments: aug, num_workers, ...
-                   )->DataLoaders:
-    "Slice `DataLoaders` of the training and validation patients of `data`; `split`, `scheme`, `prep`, ... on them."
-    settings = dict(bs=bs, size=tuple(int(v) for v in size), context=context, n_per_epoch=n_per_epoch, valid_n=valid_n,
-                    tumour_frac=tumour_frac, axis=axis, seed=seed)
-    _check_settings({**_DEFAULTS, **PRESETS['cpu'], **settings})
-    refs = labelled_cases(data, scheme) if isinstance(data, (str, Path)) else list(data)
-    if split is None: split = split_cases([r.case_id for r in refs], valid_pct, test_pct, seed)
+def _sets(refs, split):
+    "The training and validation cases of `refs` under `split`, checked."
     sets = dict(zip(split.case_id, split['set']))
     if (lost := [r.case_id for r in refs if r.case_id not in sets]):
         raise MrisegError(f"split: lacks {len(lost)} of the cases ({', '.join(lost[:3])}...). Give the split of this "
@@ -250,51 +134,76 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
     if not trn or not val:
         raise MrisegError(f"split: {len(trn)} training and {len(val)} validation patients; each set needs at least "
                           "one.")
+    return trn, val
+
+# %% ../nbs/10_train.ipynb #bf102fa8
+def _apart(kwargs:dict)->tuple:
+    "(the training settings among `kwargs`, the rest)."
+    names = set(setting_names())
+    return {k: v for k, v in kwargs.items() if k in names}, {k: v for k, v in kwargs.items() if k not in names}
+
+@with_settings
+def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (cases with masks), or its `CaseRef`s
+                    preset='cpu',  # the settings' preset (`PRESETS`); the settings given replace its own
+                    split:pd.DataFrame=None,  # `case_id`, `set` of each case, e.g. a fold; None: `split_cases`
+                    cache=None,  # a `PrepCache` or its folder; None: preprocess in memory
+                    prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
+                    scheme=None,  # `LabelScheme` of the masks; default the layout's own
+                    device=None,  # where batches go; default the GPU if there is one
+                    progress:bool=True,  # progress bar while preprocessing
+                    **kwargs,  # training settings to change (`TrainSettings`), and `slice_dataloaders` arguments (aug, ...)
+                   )->DataLoaders:
+    "Slice `DataLoaders` of the training and validation patients of `data`; `dls.config` says what a model must know."
+    settings, dl_kwargs = _apart(kwargs)
+    s = train_settings(preset, **settings)
+    refs = labelled_cases(data, scheme) if isinstance(data, (str, Path)) else list(data)
+    if split is None: split = split_cases([r.case_id for r in refs], s.valid_pct, s.test_pct, s.seed)
+    trn, val = _sets(refs, split)
     prep = prep or PrepConfig()
     prepped = _prepare(trn + val, cache, prep, progress)
-    device = get_device(device)
-    dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=bs, size=settings['size'], context=context,
-                            tumour_frac=tumour_frac, n_per_epoch=n_per_epoch, valid_n=valid_n, device=device, seed=seed,
-                            axis=axis, **kwargs)
-    dls.split, dls.scheme, dls.prep, dls.settings = split, refs[0].scheme, prep, settings
-    dls.spacing = np.median([p.spacing for p in prepped], 0).round(4).tolist()
+    dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=s.bs, size=s.size, context=s.context,
+                            tumour_frac=s.tumour_frac, n_per_epoch=s.n_per_epoch, valid_n=s.valid_n,
+                            device=get_device(device), seed=s.seed, axis=s.axis, **dl_kwargs)
+    sc = refs[0].scheme
+    dls.config = ModelConfig(list(sc.region_names), prep, s.size, s.context, s.axis,
+                             tuple(np.median([p.spacing for p in prepped], 0).round(4).tolist()), scheme=sc.to_dict(),
+                             train=s, preset=preset)
+    dls.split = split
     return dls
 
-
 # %% ../nbs/10_train.ipynb #f464dbc5
-def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders`
-                arch:str='resnet34',  # encoder, one of `ARCHS`
-                pretrained:bool=False,  # ImageNet encoder weights, from the torch hub cache only (nothing downloads)
-                self_attention:bool=False,  # a self-attention layer in the decoder
-                attention_gates:bool=False,  # an attention gate on every skip connection (`AttentionGate`)
-                last_cross:bool=True,  # the decoder's last full-resolution residual block
-                dice_weight:float=1.,  # weight of the Dice term of the loss
-                bce_weight:float=1.,  # weight of the BCE term of the loss
+_DATA_GROUP = [n for n in setting_names() if TrainSettings.__dataclass_fields__[n].metadata['group'] == 'data']
+
+@with_settings
+def seg_learner(dls:DataLoaders,  # made by `seg_dataloaders` (it carries `dls.config`)
                 bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
-                channels_last:bool=True,  # channels-last memory (faster convolutions, on CUDA and on the CPU)
-                compile:bool=False,  # `torch.compile` the network (`compile_model`); the first steps wait for it
-                **kwargs,  # more `Learner` arguments: path, cbs, opt_func, wd, ...
+                channels_last:bool=None,  # channels-last memory; None: with bfloat16 (a GPU, AMX), where it is faster
+                **kwargs,  # network, loss and schedule settings to change (the data's are the DataLoaders' own), and
+                           # more `Learner` arguments: path, cbs, opt_func, wd, ...
                )->Learner:
-    "A fastai `Learner`: a `DynamicUnet` on `arch` for `dls`, Dice + BCE, region Dice; `learn.config` for `save_model`."
-    s, regions = dls.settings, list(dls.scheme.region_names)
-    model = create_model(arch, n_in=len(MODALITIES) * s['context'], regions=regions, img_size=s['size'],
-                         self_attention=self_attention, attention_gates=attention_gates, last_cross=last_cross,
-                         pretrained=pretrained)
-    if compile: compile_model(model)
-    learn = Learner(dls, model, loss_func=DiceBCELoss(dice_weight, bce_weight), metrics=region_dice_metrics(regions),
-                    **kwargs)
+    "A fastai `Learner`: a `DynamicUnet` on `dls`, Dice + BCE, region Dice; `learn.config` for `save_model`."
+    c = getattr(dls, 'config', None)
+    if not isinstance(c, ModelConfig):
+        raise MrisegError("seg_learner: these DataLoaders carry no ModelConfig (dls.config); make them with "
+                          "seg_dataloaders, or set dls.config to say their regions, preprocessing and slice size.")
+    settings, learner_kwargs = _apart(kwargs)
+    given = {k: v for k, v in settings.items() if v is not None}
+    clash = {k: v for k, v in given.items() if k in _DATA_GROUP and v != getattr(c.train, k)}
+    if clash:
+        raise MrisegError(f"seg_learner: {sorted(clash)} are data settings the DataLoaders were made with; give them "
+                          "to seg_dataloaders.")
+    s = dataclasses.replace(c.train or TrainSettings(size=c.slice_size, context=c.context, axis=c.axis), **given)
+    model = create_model(s.arch, n_in=len(MODALITIES) * s.context, regions=c.regions, img_size=s.size,
+                         self_attention=s.self_attention, attention_gates=s.attention_gates, last_cross=s.last_cross,
+                         bottle=s.bottle, pretrained=s.pretrained)
+    if s.compile: compile_model(model)
+    learn = Learner(dls, model, loss_func=DiceBCELoss(s.dice_weight, s.bce_weight), metrics=region_dice_metrics(c.regions),
+                    **learner_kwargs)
     bf16 = bf16_pays(dls.device) if bf16 is None else bool(bf16)
     if bf16: learn.to_bf16() if dls.device.type == 'cuda' else learn.add_cb(CPUAutocast())
-    if channels_last: learn.add_cb(ChannelsLast())
-    learn.config = dict(modalities=list(MODALITIES), regions=regions, scheme=dls.scheme.to_dict(),
-                        preprocessing=dls.prep.to_dict(), slice_size=list(s['size']), context=s['context'],
-                        axis=s['axis'], spacing=dls.spacing,
-                        train=dict(s, size=list(s['size']), arch=arch, pretrained=pretrained,
-                                   self_attention=self_attention, attention_gates=attention_gates,
-                                   last_cross=last_cross, dice_weight=dice_weight,
-                                   bce_weight=bce_weight, bf16=bf16, compile=compile))
+    if bf16 if channels_last is None else channels_last: learn.add_cb(ChannelsLast())
+    learn.config = dataclasses.replace(c, train=s, bf16=bf16)
     return learn
-
 
 # %% ../nbs/10_train.ipynb #d9332956
 class _SliceDDL(DistributedDL):
@@ -317,136 +226,113 @@ def ddp_ctx(learn:Learner, sync_bn:bool=None):  # SyncBatchNorm; None: on GPUs (
         return
     cpu = learn.dls.device.type == 'cpu'
     learn.add_cb(DDPTrainer(sync_bn=not cpu if sync_bn is None else sync_bn, cpu=cpu))
-    if rank_distrib(): learn.remove_cb(ProgressCallback)
+    if rank(): learn.remove_cb(ProgressCallback)
     try: yield learn
     finally: learn.detach_distributed()
 
-def join_launched(device=None)->torch.device:
-    "Join the process group of the launcher that started this process (gloo on the CPU, nccl on GPUs); its device."
-    from accelerate import PartialState
-    cpu = not torch.cuda.is_available() or (device is not None and torch.device(device).type == 'cpu')
-    return torch.device(PartialState(cpu=cpu).device)
-
-def on_rank0(f):
-    "`f()` on rank 0 while the other processes of a DDP run wait; its result there (None elsewhere); its error stops all."
-    if not is_distributed(): return f()
-    err, res = None, None
-    if rank_distrib() == 0:
-        try: res = f()
-        except Exception as e: err = e
-    msg = [None if err is None else str(err)]
-    torch.distributed.broadcast_object_list(msg, src=0)
-    if err is not None: raise err
-    if msg[0] is not None: raise MrisegError(f"rank 0 stopped: {msg[0]}")
-    return res
-
-def wait_for_ranks():
-    "Wait until every process of a DDP run is here; nothing in a single process."
-    if is_distributed(): torch.distributed.barrier()
-
-
 # %% ../nbs/10_train.ipynb #781465af
-@delegates(train_settings, but=['preset'])
+def _resume_config(run:Run)->ModelConfig:
+    "The run's config, from its checkpoint (or, for older checkpoints, its model.json)."
+    try: ckpt = torch.load(run.checkpoint, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise MrisegError(f"{run.checkpoint}: cannot be read ({type(e).__name__}). Start a new run.") from None
+    c = ckpt.get('config') if isinstance(ckpt, dict) else None
+    c = ModelConfig.from_dict(c, run.checkpoint) if c else run.config()
+    if c is None or c.train is None:
+        raise MrisegError(f"{run.path}: holds no record of the run's settings (checkpoint.pth, model/model.json). Start "
+                          "a new run.")
+    return c
+
+def _settings(run:Run, preset, resume, given)->tuple:
+    "(settings, preset) of a run: the preset's with the settings given, or a resumed run's own (given ones checked)."
+    if not resume: return train_settings(preset, **given), preset
+    c = _resume_config(run)
+    return resume_settings(c.train, given, run.path), c.preset or preset
+
+def _init_weights(learn, init):
+    "Start `learn`'s network from the weights of the model folder `init` (fine-tuning); the networks must match."
+    from mriseg.model import load_model
+    model, cfg = load_model(init)
+    if list(cfg.get('regions') or []) != list(learn.config.regions):
+        raise MrisegError(f"{init}: predicts {cfg.get('regions')}, this run {learn.config.regions}; fine-tune a model "
+                          "trained on the same regions.")
+    try: learn.model.load_state_dict(model.state_dict())
+    except RuntimeError as e:
+        raise MrisegError(f"{init}: its network is not the one these settings build ({str(e).splitlines()[0]}). Give "
+                          f"the settings it was trained with (arch {cfg['model'].get('arch')}, see its model.json).") from None
+    init = dict(model=str(init), weights_sha256=cfg.get('weights_sha256'))
+    learn.config = dataclasses.replace(learn.config, extra={**learn.config.extra, 'init': init})
+
+# %% ../nbs/10_train.ipynb #92fd316b
+@with_settings
 def train(data,  # a dataset folder in any layout `find_cases` reads (cases with masks are used)
           out,  # the run folder: split.csv, history.csv, curves.png, model/, checkpoint.pth
           preset='cpu',  # 'cpu' or 'gpu': see `PRESETS`
-          resume=False,  # continue the run in `out` from its last finished epoch
+          resume=False,  # continue the run in `out` from its last finished epoch, with its own settings
           cache=None,  # preprocessing cache folder; default `out`/cache
           device=None,  # torch device; default the GPU if there is one
           prep:PrepConfig=None,  # preprocessing; default `PrepConfig()`
           scheme=None,  # `LabelScheme` of the dataset's masks; default the layout's own
           bf16:bool=None,  # bfloat16 autocast; None: where it pays (`bf16_pays`)
           split:pd.DataFrame=None,  # the patient split (`case_id`, `set`), e.g. a fold of `kfold_split`; None: `split_cases`
-          **kwargs,  # the preset's settings to change, see `train_settings`
+          init=None,  # a model folder whose weights start the network (fine-tuning, e.g. the demo's on your scans)
+          **settings,  # the preset's settings to change (`TrainSettings`)
          ) -> Learner:
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
-    out = Path(out)
-    s = train_settings(preset, **kwargs)
-    if s['pretrained']: check_pretrained(s['arch'])  # before anything is written
+    run = Run(out)
+    given = {k: v for k, v in settings.items() if v is not None}
+    if resume: run.check_start(resume)
+    s, preset = _settings(run, preset, resume, given)
+    if s.pretrained: check_pretrained(s.arch)  # before anything is written
+    if init is not None and not (Path(init)/'model.json').exists():
+        raise MrisegError(f"{init}: not a model folder (no model.json). Give the model to start from, e.g. runs/demo/model.")
     device = join_launched(device) if launcher_rank() else get_device(device)
     refs, prep = labelled_cases(data, scheme), prep or PrepConfig()
-    cache = PrepCache(output_folder(cache, refs) if cache else out/'cache', prep)
+    cache = PrepCache(output_folder(cache, refs) if cache else run.cache, prep)
     def prepare():
-        _check_out(out, resume)
-        output_folder(out, refs, recursive=True).mkdir(parents=True, exist_ok=True)
-        sp = _split([r.case_id for r in refs], out, s, resume, split)
+        run.check_start(resume)
+        output_folder(run.path, refs, recursive=True).mkdir(parents=True, exist_ok=True)
+        sp = _split([r.case_id for r in refs], run, s, resume, split)
         cache.build(refs)  # the test patients too, ready to be predicted
         return sp
     split = on_rank0(prepare)
-    if split is None: split = load_split(out/'split.csv')  # the other processes of a DDP run
-    torch.manual_seed(s['seed'])
-    dls = seg_dataloaders(refs, split=split, cache=cache, prep=prep, device=device, progress=False,
-                          **{k: s[k] for k in _DATA})
-    learn = seg_learner(dls, s['arch'], pretrained=s['pretrained'], self_attention=s['self_attention'],
-                        attention_gates=s['attention_gates'],
-                        last_cross=s['last_cross'], dice_weight=s['dice_weight'], bce_weight=s['bce_weight'], bf16=bf16,
-                        compile=s['compile'],
-                        path=out)
-    config = dict(learn.config, train=dict(s, size=list(s['size']), bf16=learn.config['train']['bf16']))
-    start, keeper = 0, RunKeeper(out, config)
-    if resume: start, keeper = _restore(learn, out, config)
+    if split is None: split = load_split(run.split)  # the other processes of a DDP run
+    torch.manual_seed(s.seed)
+    dls = seg_dataloaders(refs, preset, split=split, cache=cache, prep=prep, device=device, progress=False, **s.to_dict())
+    learn = seg_learner(dls, bf16=bf16, path=run.path)
+    if init is not None and not resume: _init_weights(learn, init)
+    start, keeper = 0, RunKeeper(run, learn.config)
+    if resume: start, keeper = _restore(learn, run, learn.config)
     learn.add_cb(keeper)
     dls.train_ds.epoch = start
     with ddp_ctx(learn):
-        if start < s['epochs']: learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=start)
+        if start < s.epochs: learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start)
     learn.remove_cb(keeper)  # the run is written; validating or fitting the Learner further leaves it alone
     wait_for_ranks()  # rank 0 has written the last epoch
-    best = out/'model'/'model.pth'
+    best = run.model/'model.pth'
     if not best.exists():
-        raise MrisegError(f"{best.parent}: not written: no epoch of this run kept a model (its validation Dice was "
-                          f"never a number, or the model folder was removed). See {out/'history.csv'}; a lower lr, "
+        raise MrisegError(f"{run.model}: not written: no epoch of this run kept a model (its validation Dice was "
+                          f"never a number, or the model folder was removed). See {run.history}; a lower lr, "
                           "or checking the masks, may help.")
     learn.model.load_state_dict(torch.load(best, map_location='cpu', weights_only=True))  # the best epoch, not the last
     return learn
 
-
 # %% ../nbs/10_train.ipynb #3a6d7605
-# the settings that shape what is learnt
-_NETWORK = ('arch', 'context', 'size', 'self_attention', 'attention_gates', 'last_cross', 'axis')
-
-def _run_config(out):
-    "The config of the run in `out`, from its model.json (runs whose checkpoint does not hold it)."
-    try: return json.loads((out/'model'/'model.json').read_text())
-    except (OSError, ValueError): return {}
-
-def _same_network(then:dict, now:dict, out):
-    "Refuse to resume a run with settings that change the network, naming each difference."
-    def net(c):
-        t = c.get('train') or {}
-        return {**{k: t.get(k) for k in _NETWORK}, 'size': list(t.get('size') or c.get('slice_size') or []),
-                'regions': list(c.get('regions') or []), 'preprocessing': c.get('preprocessing')}
-    a, b = net(then), net(now)
-    diff = [f"{k} {b[k]} (the run: {a[k]})" for k in a if a[k] is not None and a[k] != b[k]]
+def _restore(learn, run:Run, config:ModelConfig):
+    "Load `run`'s checkpoint into `learn`; the epoch to start from and a `RunKeeper` that continues the history."
+    ckpt = torch.load(run.checkpoint, map_location='cpu', weights_only=True)
+    then = _resume_config(run)
+    diff = [f"{k} {getattr(config, k)} (the run: {getattr(then, k)})" for k in ('regions', 'preprocessing')
+            if getattr(config, k) != getattr(then, k)]
     if diff:
-        raise MrisegError(f"{out}: cannot resume with other settings than the run's: {'; '.join(diff)}. Resume "
-                          "with the run's settings (see its model/model.json), or train a new run in another folder.")
-
-def _restore(learn, out, config):
-    "Load `out`/checkpoint.pth into `learn`; the epoch to start from and a `RunKeeper` that continues the history."
-    try: ckpt = torch.load(out/'checkpoint.pth', map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise MrisegError(f"{out/'checkpoint.pth'}: cannot be read ({type(e).__name__}). Start a new run.") from None
-    _same_network(ckpt.get('config') or _run_config(out), config, out)
+        raise MrisegError(f"{run.path}: cannot resume with other data than the run's: {'; '.join(diff)}. Resume with the "
+                          "run's label scheme and preprocessing, or train a new run in another folder.")
     try: learn.model.load_state_dict(ckpt['model'])
     except RuntimeError as e:
-        raise MrisegError(f"{out/'checkpoint.pth'}: its weights do not fit the network of these settings "
-                          f"({str(e).splitlines()[0]}). Resume with the run's settings, or start a new run.") from None
+        raise MrisegError(f"{run.checkpoint}: its weights do not fit the network of the run's settings "
+                          f"({str(e).splitlines()[0]}). Start a new run.") from None
     learn.create_opt(); learn.opt.load_state_dict(dict(state=ckpt['opt']['state'], hypers=L(ckpt['opt']['hypers'])))
     start = ckpt['epoch'] + 1
-    hist = pd.read_csv(out/'history.csv') if (out/'history.csv').exists() else pd.DataFrame()
+    hist = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame()
     rows = hist[hist.epoch < start].to_dict('records') if len(hist) else []
-    return start, RunKeeper(out, config, start, history=rows, best=ckpt['best'])
-
-
-# %% ../nbs/10_train.ipynb #b081828b
-def run_cases(run, data, which='test', scheme=None) -> list:
-    "The `CaseRef`s of `data` in set `which` ('train', 'valid', 'test') of `run`/split.csv or of the split file `run`."
-    if which not in ('train', 'valid', 'test'): raise MrisegError(f"which='{which}': use 'train', 'valid' or 'test'.")
-    path = Path(run) if Path(run).suffix == '.csv' else Path(run)/'split.csv'
-    split = load_split(path)
-    ids = set(split.case_id[split['set'] == which])
-    refs = [r for r in find_cases(data, scheme) if r.case_id in ids]
-    if len(refs) != len(ids):
-        raise MrisegError(f"{data}: lacks {len(ids) - len(refs)} of the {which} cases in {path}. Give the dataset "
-                          "the run was trained on.")
-    return refs
+    return start, RunKeeper(run, config, start, history=rows, best=ckpt['best'])

@@ -11,13 +11,12 @@ from matplotlib.patches import Patch
 from scipy.ndimage import binary_erosion
 from fastcore.basics import patch
 from .labels import MrisegError, BRATS, regions, check_labels
-from .io import MODALITIES, Case, atomic_path
+from .io import MODALITIES, AXES, Case, atomic_path, axis_number
 from .preprocess import brain_mask, brain_bbox
 
 # %% auto #0
-__all__ = ['REGION_COLOURS', 'REGION_TITLES', 'AXES', 'AXES_NAMES', 'MODALITY_TITLES', 'region_colours', 'legend_handles',
-           'axis_number', 'take_slice', 'tumour_slice', 'overlay_rgba', 'CaseView', 'draw_panel', 'plot_case',
-           'show_slices']
+__all__ = ['REGION_COLOURS', 'REGION_TITLES', 'AXES_NAMES', 'MODALITY_TITLES', 'region_colours', 'legend_handles', 'take_slice',
+           'tumour_slice', 'overlay_rgba', 'CaseView', 'draw_panel', 'plot_case', 'show_slices']
 
 # %% ../nbs/04_vis.ipynb #c9019caa
 REGION_COLOURS = {'WT': '#2bd14b', 'TC': '#ffd21f', 'ET': '#f2293a'}
@@ -40,14 +39,7 @@ def legend_handles(names=('WT', 'TC', 'ET'),  # region names, outermost first
     return hs
 
 # %% ../nbs/04_vis.ipynb #892ed69d
-AXES = {'sagittal': 0, 'coronal': 1, 'axial': 2}
-AXES_NAMES = {v: k for k, v in AXES.items()}
-
-def axis_number(axis) -> int:
-    "Array axis (0 x, 1 y, 2 z) of 'sagittal', 'coronal', 'axial' or of 0, 1, 2."
-    if isinstance(axis, str) and axis.lower() in AXES: return AXES[axis.lower()]
-    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) and 0 <= axis <= 2: return int(axis)
-    raise MrisegError(f"axis {axis!r} is not a slice direction: use 'axial', 'coronal' or 'sagittal' (or 2, 1, 0).")
+AXES_NAMES = {v: k for k, v in AXES.items()}  # array axis -> slice direction (`AXES` is in chapter io)
 
 def take_slice(vol,    # array [..., X, Y, Z]
                axis,   # 'axial', 'coronal', 'sagittal' (or 2, 1, 0)

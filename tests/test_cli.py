@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mriseg.datasets import find_cases, write_case, regions
-from mriseg.io import load_case
+from mriseg.datasets import load_case
 
 MRISEG = [str(Path(sys.executable).parent/'mriseg')]  # the installed console script
 
@@ -84,13 +84,13 @@ def test_train_writes_a_run(trained):
     assert {'split.csv', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'} <= names
     assert {p.name for p in (trained/'run'/'model').iterdir()} == {'model.pth', 'model.json'}
     import json
-    from mriseg.model import bf16_pays
+    from mriseg.runtime import bf16_pays
     assert json.loads((trained/'run'/'model'/'model.json').read_text())['train']['bf16'] == bf16_pays('cpu')  # --precision auto
     r = run('train', trained/'data', '--out', trained/'run', check=False)
     assert r.returncode == 2 and 'already holds a run' in r.stderr
 
 def test_predict_and_evaluate(trained):
-    from mriseg.train import run_cases
+    from mriseg.splits import run_cases
     import nibabel as nib
     test = run_cases(trained/'run', trained/'data', 'test')
     case_dir = test[0].images[0][0].parent

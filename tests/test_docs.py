@@ -61,14 +61,14 @@ def test_site_from_the_notebooks(tmp_path):
     for nb in notebooks:  # hidden cells never reach a page
         page = text((site/docs.page_name(nb.relative_to(nbs))).read_text(encoding='utf-8'))
         for code in hidden_code(nb): assert code not in page, f'{nb.name}: hidden cell shown: {code[:80]}'
-    # the API page of mriseg.io: show_doc's signature and docstring of load_case, under its own heading
-    from mriseg.io import load_case
+    # the API page of mriseg.io: show_doc's signature and docstring of read_case, under its own heading
+    from mriseg.io import read_case
     io = (site/'io.html').read_text(encoding='utf-8')
-    assert '<h3 id="load_case">' in io
+    assert '<h3 id="read_case">' in io
     t = text(io)
-    sig = ', '.join(inspect.signature(load_case).parameters)
-    assert f'def load_case( {sig} )' in t
-    assert ' '.join(load_case.__doc__.replace('`', '').split()) in t
+    sig = ', '.join(inspect.signature(read_case).parameters)
+    assert f'def read_case( {sig} )' in t
+    assert ' '.join(read_case.__doc__.replace('`', '').split()) in t
     assert '<title>Reading and writing NIfTI' in io and 'import gzip' not in t  # title cell; exported imports hidden
     assert 'href="https://mriseg.github.io' not in io  # doc links point at this copy
 
