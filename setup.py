@@ -1,7 +1,13 @@
-"""Packaging for mriseg: reads settings.ini, as nbdev 2's template does, without pkg_resources."""
+"""Packaging for mriseg: reads settings.ini, as nbdev 2's template does, without pkg_resources.
+
+The app's viewer, NiiVue, is fetched from the npm registry when the package is built (`build_py`), at the version and
+checksum pinned below, and shipped inside the wheel; it is never committed. `python setup.py niivue` fetches it into a
+checkout (`make` does this for the dev install)."""
+import base64, hashlib, io, json, os, tarfile, urllib.request
 from configparser import ConfigParser
 from pathlib import Path
 import setuptools
+from setuptools.command.build_py import build_py
 
 here = Path(__file__).parent
 cfg = ConfigParser(delimiters=['='])
@@ -15,7 +21,42 @@ min_python = cfg['min_python']
 lic = licenses[cfg['license']]
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
+app_requirements = cfg.get('app_requirements', '').split()
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
+
+NIIVUE = dict(version='0.69.0', url='https://registry.npmjs.org/@niivue/niivue/-/niivue-0.69.0.tgz',
+              integrity='sha512-YMjQvJgD1W2b7DuoxkwlC4VxbrgIePRJ5qyQzXKxi2v2MBVg285P/CIQyg46oDDGDIcaNlbd+MhtO/edMbXJkA==',
+              member='package/dist/index.js', to=here/'mriseg'/'static'/'niivue.js')
+
+def fetch_niivue(force=False):
+    "Put NiiVue's self-contained ES module at NIIVUE['to'], from the npm registry, its checksum checked."
+    dst = NIIVUE['to']
+    if dst.exists() and not force: return dst
+    print(f"fetching NiiVue {NIIVUE['version']} from {NIIVUE['url']}")
+    with urllib.request.urlopen(NIIVUE['url'], timeout=120) as r: data = r.read()
+    algo, digest = NIIVUE['integrity'].split('-', 1)
+    if base64.b64encode(hashlib.new(algo, data).digest()).decode() != digest:
+        raise SystemExit(f"{NIIVUE['url']}: its checksum is not the pinned one ({NIIVUE['integrity']}); not used.")
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        js = t.extractfile(NIIVUE['member']).read()
+        meta = json.loads(t.extractfile('package/package.json').read())
+    notice = (f"NiiVue {meta['version']} ({meta.get('homepage', 'https://github.com/niivue/niivue')}), "
+              f"license {meta.get('license')}: {NIIVUE['member']} of {NIIVUE['url']} ({NIIVUE['integrity']}).\n")
+    for path, body in ((dst, js), (dst.with_name('NIIVUE.txt'), notice.encode())):
+        tmp = path.with_name(f'.{path.name}.{os.getpid()}')
+        tmp.write_bytes(body); os.replace(tmp, path)
+    return dst
+
+class BuildWithViewer(build_py):
+    "build_py that fetches the viewer first."
+    def run(self): fetch_niivue(); super().run()
+
+class FetchViewer(setuptools.Command):
+    "Fetch NiiVue into mriseg/static (for a checkout installed in editable mode)."
+    user_options = []
+    def initialize_options(self): pass
+    def finalize_options(self): pass
+    def run(self): fetch_niivue()
 
 setuptools.setup(
     name=cfg['lib_name'], version=cfg['version'],
@@ -29,8 +70,9 @@ setuptools.setup(
                  'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'].title()]
                 + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=['mriseg', 'mriseg.*']),
-    include_package_data=True, zip_safe=False,
-    install_requires=requirements, extras_require={'dev': dev_requirements},
+    include_package_data=True, zip_safe=False, package_data={'mriseg': ['static/*']},
+    install_requires=requirements, extras_require={'dev': dev_requirements + app_requirements, 'app': app_requirements},
+    cmdclass={'build_py': BuildWithViewer, 'niivue': FetchViewer},
     python_requires='>=' + min_python,
     entry_points={'console_scripts': scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
 )

@@ -2,7 +2,7 @@
 
 Follows nbdev's rules: `#| hide` cells are dropped, other directives are stripped, `#| echo: false`
 shows only outputs. Where Quarto is installed, `nbdev_readme` gives the same README."""
-import json, re, sys
+import json, os, re, sys
 from pathlib import Path
 
 def directives(src):
@@ -25,11 +25,16 @@ def outputs(cell):
         elif plain and not plain.startswith('<IPython.core.display') and not plain.startswith('<Figure'): out.append(('text', plain.rstrip('\n')))
     return out
 
-def render(nb):
+def relink(md, prefix):
+    "Relative image and link targets of `md` made relative to the output's folder (`prefix`: the notebook's folder from there)."
+    if prefix in ('', '.'): return md
+    return re.sub(r'(!?\[[^\]]*\]\()(?![a-z]+:|/|#)([^)\s]+)', lambda m: f"{m[1]}{prefix}/{m[2]}", md)
+
+def render(nb, prefix=''):
     parts = []
     for cell in nb['cells']:
         src = ''.join(cell['source'])
-        if cell['cell_type'] == 'markdown': parts.append(src.strip('\n')); continue
+        if cell['cell_type'] == 'markdown': parts.append(relink(src.strip('\n'), prefix)); continue
         if cell['cell_type'] != 'code': continue
         d = directives(src)
         if 'hide' in d or 'default_exp' in d or d.get('include') == 'false': continue
@@ -39,8 +44,9 @@ def render(nb):
 
 def main(src, dst):
     nb = json.loads(Path(src).read_text(encoding='utf-8'))
-    md = '<!-- README.md is generated from nbs/index.ipynb: edit that, then run make readme -->\n\n' + render(nb)
     dst = Path(dst)
+    prefix = os.path.relpath(Path(src).resolve().parent, dst.resolve().parent)
+    md = '<!-- README.md is generated from nbs/index.ipynb: edit that, then run make readme -->\n\n' + render(nb, prefix)
     if not dst.exists() or dst.read_text(encoding='utf-8') != md:
         tmp = dst.with_name('.' + dst.name + '.tmp'); tmp.write_text(md, encoding='utf-8'); tmp.replace(dst)
 

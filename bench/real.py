@@ -11,7 +11,7 @@ bench/results/real_<preset>.json and a montage, bench/results/real_<preset>.png:
 the slice with the most predicted tumour, the consensus filled and the prediction outlined. Nothing is trained or
 tuned on these scans. Timings are reported, never asserted.
 """
-import argparse, dataclasses, json, time
+import argparse, dataclasses, json, os, time
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -95,7 +95,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default=str(ROOT/'runs'/'demo'),
                    help='a run folder (its model and chosen post-processing), a model folder or an ensemble')
-    p.add_argument('--real', default=str(ROOT.parent/'shared'/'real'), help='the folder of real cases')
+    p.add_argument('--real', default=os.environ.get('MRISEG_REAL', str(ROOT.parent/'shared'/'real')),
+                   help='the folder of real cases (default $MRISEG_REAL, else ../shared/real beside the project)')
     p.add_argument('--cases', nargs='+', default=None, help='only these case ids')
     p.add_argument('--tta', action='store_true', help='flip test-time augmentation')
     p.add_argument('--native-grid', dest='resample', action='store_false',

@@ -17,7 +17,7 @@ from .datasets import find_cases, load_case, output_folder
 
 # %% auto #0
 __all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'cmd_ensemble', 'run_demo',
-           'cmd_demo', 'parser', 'keep_freed_memory', 'main']
+           'cmd_demo', 'cmd_app', 'parser', 'keep_freed_memory', 'main']
 
 # %% ../nbs/14_cli.ipynb #b90d94e7
 def cmd_phantom(args):
@@ -152,6 +152,14 @@ def run_demo(out='runs/demo', # the run folder
 
 def cmd_demo(args): run_demo(args.out, args.data, args.n, folds=args.folds)
 
+def cmd_app(args):
+    "Serve the clinical app until interrupted."
+    try: import fastapi, uvicorn  # noqa: F401
+    except ImportError:
+        raise MrisegError('mriseg app needs its extra: pip install "mriseg[app]" (FastAPI and uvicorn).') from None
+    from mriseg.app import serve
+    serve(args.model, args.data, args.work, args.host, args.port, args.token, args.device)
+
 # %% ../nbs/14_cli.ipynb #6d1024db
 _PRECISION = {'auto': None, 'fp32': False, 'bf16': True}
 _PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX units, else float32; fp32; bf16'
@@ -264,6 +272,12 @@ def _ensemble_options(s):
     s.add_argument('out', help=_docs(f)['folder']); s.add_argument('models', nargs='+', help=_docs(f)['members'])
     _opt(s, f, 'overwrite', action='store_true')
 
+def _app_options(s):
+    from mriseg.app import serve as f
+    _opt(s, f, 'model', type=Path); _opt(s, f, 'data', type=Path); _opt(s, f, 'work', type=Path)
+    _opt(s, f, 'host'); _opt(s, f, 'port', type=_count(1, 65535)); _opt(s, f, 'token')
+    _opt(s, f, 'device', type=_device)
+
 def _demo_options(s):
     _opt(s, run_demo, 'out'); _opt(s, run_demo, 'data'); _opt(s, run_demo, 'n', type=_count())
     _opt(s, run_demo, 'folds', type=_count(2), note='default: one model')
@@ -277,7 +291,9 @@ _COMMANDS = dict(  # name: (one line of help, the options, what runs)
     predict=('segment cases with a trained model or an ensemble', _predict_options, cmd_predict),
     evaluate=('score predictions: Dice, IoU, HD95 per case and region', _evaluate_options, cmd_evaluate),
     ensemble=('name model folders that predict together (averaged probabilities)', _ensemble_options, cmd_ensemble),
-    demo=('phantom cohort -> train -> predict -> evaluate, on a laptop CPU', _demo_options, cmd_demo))
+    demo=('phantom cohort -> train -> predict -> evaluate, on a laptop CPU', _demo_options, cmd_demo),
+    app=('open scans in the browser: segment, correct, measure, report (pip install "mriseg[app]")', _app_options,
+         cmd_app))
 
 def parser(commands=None): # the subcommands to give their options (their modules are imported); None: all
     "The `mriseg` argument parser, one subcommand per step, each option's help the docment of what it sets."

@@ -13,7 +13,7 @@ from .io import MODALITIES, Case, CaseRef, atomic_path, save_nifti, writable_dir
 from .io import read_case
 
 # %% auto #0
-__all__ = ['LAYOUTS', 'modality_of', 'find_cases', 'load_case', 'write_case', 'input_folders', 'output_folder']
+__all__ = ['LAYOUTS', 'modality_of', 'find_cases', 'load_case', 'as_case_refs', 'write_case', 'input_folders', 'output_folder']
 
 # %% ../nbs/02_datasets.ipynb #a16adbb9
 _BRATS_MODS = {'brats2021': dict(t1='t1', t1ce='t1ce', t2='t2', flair='flair'),
@@ -158,6 +158,8 @@ def _unique_ids(refs, root):
 
 def find_cases(root, scheme=None) -> list:
     "The cases under `root` as `CaseRef`s, in any layout mriseg reads; `scheme`: anything `load_scheme` reads."
+    if not isinstance(root, (str, os.PathLike)):
+        raise MrisegError(f"find_cases: root={root!r} is not a path; give the folder that holds the cases.")
     root, scheme = Path(root), None if scheme is None else load_scheme(scheme)
     if not root.exists(): fail(root, 'does not exist', 'Check the path.')
     if not root.is_dir(): fail(root, 'is not a folder', 'Give the folder that holds the cases (or one case folder).')
@@ -177,6 +179,18 @@ def load_case(ref) -> Case:
     if len(refs) != 1:
         fail(ref, f'holds {len(refs)} cases, expected one', 'Give one case folder, or use find_cases for a dataset.')
     return read_case(refs[0])
+
+def as_case_refs(refs, what='refs')->list:
+    "`CaseRef`s from a dataset folder, or from a list of `CaseRef`s and case folders; a clear error for anything else."
+    if isinstance(refs, (str, os.PathLike)): return find_cases(refs)
+    if not isinstance(refs, (list, tuple)):
+        raise MrisegError(f"{what}={refs!r}: give a dataset folder, or a list of CaseRefs (find_cases) or case folders.")
+    out = []
+    for r in refs:
+        if isinstance(r, CaseRef): out.append(r)
+        elif isinstance(r, (str, os.PathLike)): out += find_cases(r)
+        else: raise MrisegError(f"{what}: {r!r} is neither a CaseRef nor a case folder.")
+    return out
 
 
 # %% ../nbs/02_datasets.ipynb #f1dd683d
@@ -215,6 +229,21 @@ def write_case(root, case_id, image, label=None, affine=None, layout='brats2021'
     whole = np.issubdtype(image.dtype, np.integer) or np.all(image == np.round(image)) and np.abs(image).max() < 32767
     dtype = np.int16 if whole else np.float32
     scheme = _SCHEMES.get(layout) or LabelScheme('nnunet', BRATS.regions, {0: 0, 1: 1, 2: 2, 3: 4})
+    if image.ndim != 4 or len(image) != len(MODALITIES):
+        raise MrisegError(f"write_case {case_id}: image has shape {image.shape}; give [4, X, Y, Z] in the order "
+                          f"{', '.join(MODALITIES)}.")
+    if label is not None:
+        label = np.asarray(label)
+        if label.shape != image.shape[1:]:
+            raise MrisegError(f"write_case {case_id}: label has shape {label.shape}, the images {image.shape[1:]}; "
+                              "give one label per voxel.")
+        if label.dtype.kind not in 'iub':
+            raise MrisegError(f"write_case {case_id}: label is {label.dtype}; give whole canonical labels {sorted(scheme.file_values)}.")
+        bad = sorted(set(np.unique(label).tolist()) - set(scheme.file_values))
+        if bad:
+            raise MrisegError(f"write_case {case_id}: label values {bad} are not canonical labels "
+                              f"({sorted(scheme.file_values)}), so the {layout} layout cannot write them. Map the "
+                              "mask to canonical labels first (file_labels reads a file's values as canonical ones).")
     if layout in ('msd', 'nnunet'): _dataset_json(root, layout, scheme)
     if layout == 'msd':
         save_nifti(np.stack([image[MODALITIES.index(m)] for m in _MSD_ORDER], -1).astype(dtype), affine, imgs[0])

@@ -4,16 +4,16 @@
 
 # %% ../nbs/12_evaluate.ipynb #bcfe8537
 from __future__ import annotations
-import json, re
+import json, os, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError, BRATS, check_labels, file_labels, regions
-from .io import Case, atomic_path, check_grid, read_nifti, mask_record
+from .io import Case, atomic_path, check_grid, read_nifti, mask_record, folder_lock
 from .datasets import load_case
-from .datasets import find_cases, output_folder
+from .datasets import find_cases, output_folder, as_case_refs
 from .vis import CaseView, draw_panel, legend_handles, region_colours
 from .metrics import region_metrics, lesion_wise, get_definition, default_definition
 
@@ -187,6 +187,13 @@ def save_json(obj, path):
     "Write `obj` as indented JSON, atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(obj, indent=1) + '\n')
 
+def _check_report(out, overwrite):
+    "Raise where `out` holds a report and `overwrite` is off."
+    held = [f for f in REPORT_FILES if (Path(out)/f).exists()]
+    if held and not overwrite:
+        raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or "
+                          "choose another folder.")
+
 def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in the ground truth's space and label values
              gt_root,          # ground-truth dataset in any layout `find_cases` reads, or a list of its `CaseRef`s
              out=None,         # folder for the `REPORT_FILES`; None: write nothing
@@ -198,12 +205,15 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
              definition=None,  # 'brats2023', 'brats2024' or 'voxel' (`DEFINITIONS`); None: brats2023 for BraTS layouts
              verbose=True):    # print the definition and what was not scored
     "Score each prediction against its ground truth; return (per-case DataFrame, summary DataFrame)."
+    for name, v in dict(pred_dir=pred_dir, **({} if out is None else dict(out=out))).items():
+        if not isinstance(v, (str, os.PathLike)): raise MrisegError(f"evaluate: {name}={v!r} is not a path; give a folder.")
+    for name, v in dict(overwrite=overwrite, progress=progress, verbose=verbose).items():
+        if not isinstance(v, (bool, np.bool_)): raise MrisegError(f"evaluate: {name}={v!r}; give True or False.")
+    if isinstance(n_worst, bool) or not isinstance(n_worst, (int, np.integer)) or not 0 <= n_worst <= 100:
+        raise MrisegError(f"evaluate: n_worst={n_worst!r}; give a whole number of cases from 0 to 100.")
     pred_dir = Path(pred_dir)
-    held = [f for f in REPORT_FILES if out is not None and (Path(out)/f).exists()]
-    if held and not overwrite:
-        raise MrisegError(f"{out}: already holds a report ({', '.join(held)}). Pass overwrite=True to replace it, or "
-                          "choose another folder.")
-    refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, Path)) else list(gt_root)
+    if out is not None: _check_report(out, overwrite)
+    refs = find_cases(gt_root, scheme) if isinstance(gt_root, (str, os.PathLike)) else as_case_refs(gt_root, 'gt_root')
     d = _definition(definition, refs)
     if out is not None: output_folder(out, refs)
     paths, rows = _check_inputs(pred_dir, refs, missing), []
@@ -219,10 +229,17 @@ def evaluate(pred_dir,         # folder of predictions `<case_id>.nii.gz`, in th
         print(f"scored by the {d.name} definition: {d.doc}")
         _say_unscored(_unscored(pred_dir, refs), pred_dir); _say_models(per_case)
     if out is not None:
-        out = Path(out)
+        _write_report(per_case, summary, d, refs, paths, n_worst, out, overwrite)
+    return per_case, summary
+
+def _write_report(per_case, summary, d, refs, paths, n_worst, out, overwrite):
+    "Write the `REPORT_FILES` into `out`, as `evaluate`'s one writer there."
+    out = Path(out)
+    with folder_lock(out, 'mriseg evaluate'):
+        _check_report(out, overwrite)  # again: another evaluate may have written one meanwhile
         _save_csv(per_case, out/'per_case.csv'); _save_csv(summary, out/'summary.csv')
         save_json(d.to_dict(), out/'definition.json')
         _save_fig(boxplot_figure(per_case), out/'boxplot.png')
         _save_fig(worst_cases_figure(_worst(per_case, {r.case_id: r for r in refs}, paths, n_worst)),
                   out/'worst_cases.png')
-    return per_case, summary
+

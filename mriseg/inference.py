@@ -12,11 +12,11 @@ from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 from scipy.ndimage import label as connected_components
 from .labels import MrisegError, BRATS, LabelScheme, labels_from_regions, regions
-from .io import MODALITIES, Case, atomic_path, save_labels, save_nifti, mask_header, mask_record
+from .io import MODALITIES, Case, CaseRef, atomic_path, folder_lock, save_labels, save_nifti, mask_header, mask_record
 from .datasets import load_case
-from .datasets import find_cases, output_folder
-from .preprocess import PrepConfig, preprocess_case, uncrop, needs_resampling, resample_image, resize
-from .io import AXES
+from .datasets import find_cases, output_folder, as_case_refs
+from .preprocess import PrepConfig, check_case, preprocess_case, uncrop, needs_resampling, resample_image, resize
+from .io import AXES, axis_number
 from .data import axis_unview, axis_view, get_slice, pad_crop
 from .model import load_model
 from .run import ENSEMBLE_FILE, ModelConfig, check_rules, read_ensemble
@@ -24,12 +24,21 @@ from .runtime import bf16_pays, get_device, launcher_rank
 
 # %% auto #0
 __all__ = ['predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs', 'load_members', 'shard_cases',
-           'predict_cases']
+           'check_cases', 'made_by_record', 'predict_cases']
 
 # %% ../nbs/11_inference.ipynb #9b62b6a8
 def _config(config, source='model config')->ModelConfig:
     "A model's config as a checked `ModelConfig` (from `load_model`'s dict, or one already)."
     return config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config, source)
+
+def _check_args(**kw):
+    "Refuse arguments of the wrong kind before any work, as the command line would."
+    for k in ('tta', 'overwrite', 'save_probs', 'cover', 'resample', 'return_probs'):
+        if k in kw and not isinstance(kw[k], (bool, np.bool_)): raise MrisegError(f"{k}={kw[k]!r}: give True or False.")
+    for k, hi in (('bs', 4096), ('min_size', 10**9), ('et_to_core', 10**9)):
+        v = kw.get(k, 0 if k != 'bs' else 1)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not (1 if k == 'bs' else 0) <= v <= hi:
+            raise MrisegError(f"{k}={v!r}: give a whole number from {1 if k == 'bs' else 0} to {hi}.")
 
 # %% ../nbs/11_inference.ipynb #b7654142
 def _run_size(shape:tuple, # (X, Y) of the slices
@@ -59,6 +68,13 @@ def _check_logits(out:torch.Tensor, x:torch.Tensor, n_out:int):
                           "belong together.")
 
 # %% ../nbs/11_inference.ipynb #e8569633
+def _batches(zs:np.ndarray, bs:int, first:int=None)->list:
+    "`zs` in batches of `bs`; with `first`, the slice of `zs` nearest to it alone in the first batch."
+    if first is None or not len(zs): return [zs[i:i+bs] for i in range(0, len(zs), bs)]
+    f = zs[np.argmin(np.abs(zs - first))]
+    rest = zs[zs != f]
+    return [np.array([f])] + [rest[i:i+bs] for i in range(0, len(rest), bs)]
+
 def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H, W]
                    image:np.ndarray, # [C,X,Y,Z] preprocessed (cropped, normalised) image
                    n_out:int, # number of output regions
@@ -70,6 +86,8 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
                    cover:bool=True, # run slices large enough to cover the whole image, see above
                    bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                    axis:str='axial', # the slice direction the network was trained on
+                   first:int=None, # a slice (along `axis`) to run first, alone: a result to show within a second
+                   on_batch=None, # called after each batch as on_batch(slices done, slices in all, result so far)
                   )->np.ndarray: # float32 [n_out,X,Y,Z] region probabilities
     "Region probabilities of a preprocessed image, from batches of its slices along `axis` that hold brain."
     dev, was_training = get_device(device), model.training
@@ -82,13 +100,13 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
     buf = np.zeros((bs, C * context, *size), np.float32)
     try:
         with torch.inference_mode():
-            for i in range(0, len(zs), bs):
-                b = zs[i:i+bs]
+            for k, b in enumerate(batches := _batches(zs, bs, first)):
                 for j, z in enumerate(b): get_slice(image, z, context, size, out=buf[j])
                 x = torch.from_numpy(buf[:len(b)]).to(dev)
                 p = _probs(model, x, tta, bf16)
                 _check_logits(p, x, n_out)
                 out[..., b] = pad_crop(p, (X, Y)).cpu().numpy().transpose(1, 2, 3, 0)
+                if on_batch is not None: on_batch(sum(map(len, batches[:k+1])), len(zs), lambda: axis_unview(out, axis))
     finally: model.train(was_training)
     return np.ascontiguousarray(axis_unview(out, axis))
 
@@ -136,25 +154,46 @@ def _scheme(case:Case, regions:list):
     return case.scheme
 
 # %% ../nbs/11_inference.ipynb #e2d23926
-def _member_probs(model, config, case:Case, bs, tta, device, cover, bf16, resample=True)->np.ndarray:
+def _member_probs(model, config, case:Case, bs, tta, device, cover, bf16, resample=True, first=None,
+                  on_batch=None)->np.ndarray:
     "One model's region probabilities [R,X,Y,Z] on `case`'s canonical grid (0 outside its crop)."
     c = _config(config)
     p = preprocess_case(dataclasses.replace(case, label=None), c.preprocessing)
     image, moved = p.image, resample and needs_resampling(p.spacing, c.spacing)
     if moved: image = resample_image(image, p.spacing, c.spacing)  # at the model's voxel size
-    probs = predict_volume(model, image, len(c.regions), c.context, c.slice_size, bs, tta, device, cover, bf16, c.axis)
-    if moved: probs = np.clip(resize(probs, p.image.shape[1:]), 0, 1)  # back on the case's grid
-    return uncrop(probs, p.crop, p.shape)
+    back = lambda probs: uncrop(np.clip(resize(probs, p.image.shape[1:]), 0, 1) if moved else probs, p.crop, p.shape)
+    ax = axis_number(c.axis)
+    if first is not None:  # the canonical voxel to start from, as a slice of the cropped (and resampled) image
+        first = (first[ax] - p.crop[ax][0]) * (p.spacing[ax] / c.spacing[ax] if moved else 1)
+    def slab(so):  # the slices done so far on the case's grid; only their slab is resized, for speed
+        if not moved: return back(so)
+        a, out = ax + 1, np.zeros((len(so), *p.image.shape[1:]), np.float32)
+        done = np.flatnonzero(so.any(axis=tuple(i for i in range(so.ndim) if i != a)))
+        if len(done):
+            lo, hi = max(done[0] - 1, 0), min(done[-1] + 2, so.shape[a])
+            f = p.image.shape[a] / so.shape[a]
+            olo, ohi = int(np.floor(lo * f)), min(int(np.ceil(hi * f)), p.image.shape[a])
+            shape, src, dst = list(p.image.shape[1:]), [slice(None)] * 4, [slice(None)] * 4
+            shape[ax], src[a], dst[a] = ohi - olo, slice(lo, hi), slice(olo, ohi)
+            out[tuple(dst)] = np.clip(resize(so[tuple(src)], shape), 0, 1)
+        return uncrop(out, p.crop, p.shape)
+    cb = None if on_batch is None else lambda done, n, so_far: on_batch(done, n, lambda: slab(so_far()))
+    probs = predict_volume(model, image, len(c.regions), c.context, c.slice_size, bs, tta, device, cover, bf16, c.axis,
+                           first, cb)
+    return back(probs)
 
 def ensemble_probs(members:list, # (model, config) pairs: one model, or the members of an ensemble
                    case:Case, # a loaded case
                    bs:int=16, tta:bool=False, device=None, cover:bool=True, bf16:bool=None, # as `predict_volume`
                    resample:bool=True, # run each member at its training voxel size (`resample_image`)
+                   first:tuple=None, # a canonical voxel (x, y, z) whose slice is run first
+                   on_batch=None, # called as on_batch(fraction done, result so far) after each batch; see `predict_case`
                   )->np.ndarray: # float32 [R,X,Y,Z] on the case's canonical grid
     "The mean of the members' region probabilities on a case, each member run with its own preprocessing, axis and voxel size."
     acc = None
-    for model, config in members:
-        p = _member_probs(model, config, case, bs, tta, device, cover, bf16, resample)
+    for m, (model, config) in enumerate(members):
+        cb = None if on_batch is None else (lambda done, n, so_far, m=m: on_batch((m + done / n) / len(members), so_far))
+        p = _member_probs(model, config, case, bs, tta, device, cover, bf16, resample, first, cb)
         acc = p if acc is None else acc + p
     return acc / len(members)
 
@@ -171,11 +210,18 @@ def predict_case(model, # network: [B, C*context, H, W] -> logits [B, R, H, W]; 
                  bf16:bool=None, # bfloat16 autocast; None: where it pays (`bf16_pays`)
                  rules:dict=None, # post-processing rules (see `postprocess`); replace `min_size` and `et_to_core`
                  resample:bool=True, # run at the model's training voxel size, where the case's differs by over 10%
+                 first:tuple=None, # a canonical voxel (x, y, z): its slice is segmented first, alone
+                 on_progress=None, # called as on_progress(fraction done, preview) after each batch of slices
                 ): # canonical uint8 labels [X,Y,Z]; with `return_probs`, also float16 probabilities [R,X,Y,Z]
     "Segment one loaded case: canonical labels (and region probabilities) on the case's grid."
+    _check_args(bs=bs, tta=tta, min_size=min_size, et_to_core=et_to_core, return_probs=return_probs, cover=cover,
+                resample=resample)
     members = [(model, config)] if config is not None else list(model)
     scheme = _scheme(case, _config(members[0][1]).regions)
-    probs = ensemble_probs(members, case, bs, tta, device, cover, bf16, resample)
+    cb = None
+    if on_progress is not None:  # preview(): labels of the slices done so far (the first member's, for an ensemble)
+        cb = lambda f, so_far: on_progress(f, lambda: labels_from_regions(so_far() > 0.5, scheme))
+    probs = ensemble_probs(members, case, bs, tta, device, cover, bf16, resample, first, cb)
     labels = postprocess(labels_from_regions(probs > 0.5, scheme), min_size, et_to_core, scheme, rules)
     return (labels, probs.astype(np.float16)) if return_probs else labels
 
@@ -205,6 +251,12 @@ def _ensemble(folder:Path, device)->tuple:
     paths, rules, _ = read_ensemble(folder)
     return [load_model(m, device=get_device(device)) for m in paths], rules
 
+def _run_rules(model_dir:Path)->dict|None:
+    "The post-processing of the run a model folder belongs to, where its ensemble.json names that model alone."
+    if not (model_dir.parent/ENSEMBLE_FILE).exists(): return None
+    members, rules, _ = read_ensemble(model_dir.parent)
+    return rules if [m.resolve() for m in members] == [model_dir.resolve()] else None
+
 def load_members(source, # a model folder, an ensemble folder (ensemble.json), a (model, config) pair, or a list of pairs
                  device=None, # where to load the models
                 )->tuple: # (members: list of (model, config), post-processing rules or None, what was read)
@@ -216,7 +268,8 @@ def load_members(source, # a model folder, an ensemble folder (ensemble.json), a
         raise MrisegError("model must be a model folder, an ensemble folder or (model, config) pairs, got "
                           f"{type(source).__name__}")
     folder = Path(source)
-    if (folder/'model.json').exists(): return [load_model(folder, device=get_device(device))], None, folder/'model.json'
+    if (folder/'model.json').exists():
+        return [load_model(folder, device=get_device(device))], _run_rules(folder), folder/'model.json'
     if (folder/ENSEMBLE_FILE).exists(): return (*_ensemble(folder, device), folder/ENSEMBLE_FILE)
     folds = sorted(folder.glob('fold_*'))
     if folds:
@@ -253,18 +306,24 @@ def _why_not_ours(path:Path, made_by:dict)->str|None:
         return f"was made with other settings (now {diff}, then { {k: old.get(k) for k in diff} })"
     return None
 
+def _outputs(out_dir:Path, case_id:str)->list:
+    "A case's output set: its mask, and its probabilities. They are written, replaced and judged stale together."
+    return [out_dir/f'{case_id}.nii.gz', out_dir/f'{case_id}_probs.nii.gz']
+
 def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->list:
-    "The refs to predict; the others' outputs are this run's already. Raise where an output is another's."
+    "The refs to predict: those whose output set is incomplete or not this run's. Raise where another's would be kept."
     todo, stale = [], []
     for ref in refs:
-        files = [out_dir/f'{ref.case_id}.nii.gz'] + ([out_dir/f'{ref.case_id}_probs.nii.gz'] if save_probs else [])
-        have = [p for p in files if p.exists()]
-        if overwrite or len(have) < len(files): todo.append(ref)
-        stale += [(ref.case_id, p, why) for p in ([] if overwrite else have) if (why := _why_not_ours(p, made_by))]
+        mask, probs = _outputs(out_dir, ref.case_id)
+        foreign = [(p, why) for p in (mask, probs) if p.exists() and (why := _why_not_ours(p, made_by))]
+        if overwrite or foreign or not mask.exists() or (save_probs and not probs.exists()): todo.append(ref)
+        for p, why in foreign:
+            if not overwrite or mask_record(p) is None: stale.append((ref.case_id, p, why))
     if stale:
         (_, p, why), n = stale[0], len({c for c, _, _ in stale})
+        todo = 'predict them again' if mask_record(p) is not None else 'replace it by hand if it is to go'
         raise MrisegError(f"{p}: {why} ({n} of the {len(refs)} cases have such outputs). Pass overwrite=True to "
-                          "predict them again, or choose another output folder.")
+                          f"{todo}, or choose another output folder.")
     return todo
 
 
@@ -282,6 +341,24 @@ def shard_cases(refs:list, # `CaseRef`s
 # %% ../nbs/11_inference.ipynb #2634cebf
 _POST = ('min_size', 'et_to_core', 'cover', 'resample')
 
+def check_cases(refs:list, progress:bool=False):
+    "Read every case of `refs` and stop at the first that cannot be predicted, before anything is written."
+    for ref in (progress_bar(refs, leave=False) if progress and len(refs) > 1 else refs):
+        check_case(load_case(dataclasses.replace(ref, label=None)))
+
+def made_by_record(members:list, # (model, config) pairs
+                   configs:list, # their `ModelConfig`s
+                   tta:bool=False, # as `predict_case`
+                   **kwargs, # the post-processing settings given to `predict_case` (min_size, et_to_core, rules)
+                  )->dict:
+    "What a written mask records of what made it (`mask_header`): the members' weights, their axes, the settings."
+    defaults = inspect.signature(predict_case).parameters
+    settings = dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST})
+    if kwargs.get('rules') is not None or len(members) > 1:
+        settings.update(rules=kwargs.get('rules'), members=len(members))
+    axes = [c.axis for c in configs]  # the widgets open on these slices
+    return dict(weights_sha256=_members_identity(members), axes=axes, settings=settings)
+
 @delegates(predict_case, but=['return_probs', 'bs', 'tta', 'device'])
 def predict_cases(model, # a model folder, an ensemble folder (`load_members`), or (model, config) pairs
                   refs, # `CaseRef`s, or a dataset folder to find them in
@@ -295,28 +372,28 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
                   shard:tuple=None, # (I, N): only every N-th case of `refs` from the I-th (`shard_cases`); None: all
                   **kwargs)->list: # the output paths, one per case, in the order of `refs`
     "Segment cases and write each one's labels in its own geometry and label values."
-    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
-        raise MrisegError(f"bs={bs!r}: slices per batch must be a whole number of at least 1.")
-    refs = find_cases(refs) if isinstance(refs, (str, Path)) else list(refs)
+    _check_args(bs=bs, tta=tta, overwrite=overwrite, save_probs=save_probs, **kwargs)
+    refs = as_case_refs(refs)
     if shard is not None: refs = shard_cases(refs, shard)
     out_dir = output_folder(out_dir, refs)
     members, rules, source = load_members(model, device)
+    if rules is not None and kwargs.get('rules') is None and source.name == 'model.json':
+        print(f"post-processing chosen on validation, from {Path(source).parents[1]/ENSEMBLE_FILE}")
     configs = [_config(c, source) for _, c in members]
     names = {tuple(c.regions) for c in configs}
     if len(names) > 1: raise MrisegError(f"{source}: the members predict different regions {sorted(names)}.")
     if kwargs.get('rules') is None and rules is not None: kwargs['rules'] = rules
-    defaults = inspect.signature(predict_case).parameters
-    settings = dict(tta=bool(tta), **{k: kwargs.get(k, defaults[k].default) for k in _POST})
-    if kwargs.get('rules') is not None or len(members) > 1:
-        settings.update(rules=kwargs.get('rules'), members=len(members))
-    axes = [c.axis for c in configs]  # the widgets open on these slices
-    made_by = dict(weights_sha256=_members_identity(members), axes=axes, settings=settings)
-    todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
-    for ref in (progress_bar(todo) if progress and todo else todo):
-        case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
-        res = predict_case(members, case, None, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
-        if save_probs: write_probs(res[1], case, out_dir/f'{ref.case_id}_probs.nii.gz', made_by)
-        save_labels(res[0] if save_probs else res, case, out_dir/f'{ref.case_id}.nii.gz', made_by)
+    made_by = made_by_record(members, configs, tta=tta, **kwargs)
+    with folder_lock(out_dir, 'mriseg predict', shared=shard is not None):
+        todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
+        check_cases(todo, progress)  # a bad case stops the run before any mask is written
+        for ref in (progress_bar(todo) if progress and todo else todo):
+            case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
+            res = predict_case(members, case, None, bs=bs, tta=tta, device=device, return_probs=save_probs, **kwargs)
+            mask, probs = _outputs(out_dir, ref.case_id)
+            if save_probs: write_probs(res[1], case, probs, made_by)
+            elif probs.exists(): probs.unlink()  # another run's: the case's outputs are one set
+            save_labels(res[0] if save_probs else res, case, mask, made_by)
     if len(todo) < len(refs):
         print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these "
               "settings")

@@ -115,26 +115,43 @@ def writable_dir(path, # a folder a command will write into; made if missing
 # %% ../nbs/01_io.ipynb #20b72f34
 LOCK_FILE = '.mriseg.lock'
 
+def _open_lock(path:Path, shared:bool):
+    "The lock file at `path`, opened and locked (raising BlockingIOError where another process holds it)."
+    import fcntl
+    while True:
+        f = open(path, 'a+')
+        try: fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError: f.seek(0); held = f.read().strip(); f.close(); raise BlockingIOError(held)
+        try: same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError: same = False
+        if same: return f
+        f.close()  # its holder removed it as we opened it: take the new one
+
 @contextmanager
 def folder_lock(folder, # the folder a command writes into (made if missing)
                 what:str='mriseg', # the command, for the message a second writer gets
+                shared:bool=False, # several writers that write disjoint files (the shards of one prediction)
                ):
     "Be `folder`'s one writer inside the block; refuse, naming the holder, where another process is."
     import fcntl
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    f = open(folder/LOCK_FILE, 'a+')
+    path = folder/LOCK_FILE
+    try: f = _open_lock(path, shared)
+    except BlockingIOError as e:
+        raise MrisegError(f"{folder}: is being written by {e.args[0] or 'another process'}. Wait until it has "
+                          "finished, or write to another folder.") from None
     try:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0); holder = f.read().strip() or 'another process'
-            raise MrisegError(f"{folder}: is being written by {holder}. Wait until it has finished, or write to another "
-                              "folder.") from None
-        f.seek(0); f.truncate()
-        f.write(f"{what} (process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
-        f.flush()
+        if not shared:
+            f.seek(0); f.truncate()
+            f.write(f"{what} (process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
+            f.flush()
         yield folder
     finally:
-        f.close()  # lets go of the lock; the file stays, empty of meaning, for the next writer
+        try:  # the last writer out takes the file away, so a finished folder holds only what was written
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except OSError: pass  # another shard still writes
+        f.close()
 
 # %% ../nbs/01_io.ipynb #54329931
 def save_nifti(arr, affine, path, header=None):

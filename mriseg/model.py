@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TIMM_ARCHS', 'ARCHS', 'pretrained_path', 'check_pretrained', 'AttentionGate', 'GatedUnetBlock', 'create_model',
-           'compile_model', 'save_model', 'read_model_json', 'load_model']
+           'check_pretrained_loads', 'compile_model', 'save_model', 'read_model_json', 'load_model']
 
 # %% ../nbs/09_model.ipynb #367a0692
 import functools, hashlib, json, pickle, re, warnings, zipfile
@@ -168,6 +168,12 @@ def create_model(arch:str='resnet34', # encoder, a name in `ARCHS`
                              self_attention=self_attention, attention_gates=bool(attention_gates),
                              **({'bottle': True} if bottle else {}), **kwargs)
     return model
+
+def check_pretrained_loads(arch:str, # encoder, a name in `ARCHS`
+                           n_in:int=4, # input channels
+                          ):
+    "Raise `MrisegError` unless `arch`'s ImageNet weights are in the torch hub cache and load into its encoder"
+    create_model(arch, n_in=n_in, regions=['WT'], img_size=(64, 64), pretrained=True)
 
 # %% ../nbs/09_model.ipynb #be21ca6c
 def compile_model(model:nn.Module)->nn.Module:

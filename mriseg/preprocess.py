@@ -22,7 +22,8 @@ from .datasets import load_case
 
 # %% auto #0
 __all__ = ['PREP_VERSION', 'PrepConfig', 'brain_mask', 'brain_bbox', 'check_background', 'crop', 'uncrop', 'normalise', 'Prepped',
-           'preprocess_case', 'zoom_shape', 'needs_resampling', 'resize', 'resample_image', 'cfg_hash', 'PrepCache']
+           'check_case', 'preprocess_case', 'zoom_shape', 'needs_resampling', 'resize', 'resample_image', 'cfg_hash',
+           'PrepCache']
 
 # %% ../nbs/03_preprocess.ipynb #49da1ef7
 PREP_VERSION = 2  # bump when the preprocessing changes what it writes; it invalidates caches (2: slice-major)
@@ -187,17 +188,22 @@ def _sources(case:Case):
     if case.ref is None: return None
     return [f'{p}' if i is None else f'{p} (volume {i})' for p, i in case.ref.images]
 
-def preprocess_case(case:Case,  # a loaded case
-                    cfg:PrepConfig=None,  # settings (default `PrepConfig()`)
-                   )->Prepped:
-    "Crop `case` to its brain, clip and z-score each modality in the brain, and make its region masks."
-    cfg = cfg or PrepConfig()
+def check_case(case:Case)->np.ndarray:
+    "Stop unless `case` can be preprocessed (background 0, some brain); its brain mask."
     check_background(case.image, _sources(case))
     mask = brain_mask(case.image)
     if not mask.any():
         src = ', '.join(str(p) for p in case.ref.files) if case.ref else 'no files'
         raise MrisegError(f"case {case.case_id} ({src}): every modality is 0 in every voxel, so there is no brain to "
                           "crop to. Check that the files hold the images, not empty volumes.")
+    return mask
+
+def preprocess_case(case:Case,  # a loaded case
+                    cfg:PrepConfig=None,  # settings (default `PrepConfig()`)
+                   )->Prepped:
+    "Crop `case` to its brain, clip and z-score each modality in the brain, and make its region masks."
+    cfg = cfg or PrepConfig()
+    mask = check_case(case)
     keep = mask if case.label is None else mask | (case.label > 0)
     box = brain_bbox(keep, cfg.margin)
     img = normalise(crop(case.image, box), crop(mask, box), cfg).astype(cfg.dtype)

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError, regions
-from .io import atomic_path
+from .io import MODALITIES, atomic_path
 from .datasets import load_case, output_folder
 from .splits import fold_plan, kfold_split, save_split, run_cases
 from .metrics import dice
-from .settings import TrainSettings, train_settings, with_settings
+from .settings import TrainSettings, train_settings, with_settings, resume_settings
 from .run import Run, write_ensemble
+from .model import check_pretrained_loads
 from .train import labelled_cases, train
 from .runtime import launcher_rank, on_rank0, rank, wait_for_ranks
 from .inference import postprocess, predict_cases
@@ -49,6 +50,11 @@ def _fold_state(fold:Run, s:TrainSettings)->str:
     return fold.state
 
 # %% ../nbs/12a_protocol.ipynb #f485bf6b
+def _cv_settings(out, preset, given:dict)->TrainSettings:
+    "The settings of the cross-validation in `out`: its folds' own where one is trained (given ones checked), else the preset's."
+    done = [c.train for f in Run(out).folds() if (c := f.config()) is not None and c.train is not None]
+    return resume_settings(done[0], given, out) if done else train_settings(preset, **given)
+
 @with_settings
 def train_folds(data,  # a dataset folder in any layout `find_cases` reads
                 out,  # the run folder of the cross-validation (see the table above)
@@ -64,12 +70,14 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
                 **settings,  # the preset's settings to change (`TrainSettings`)
                )->pd.DataFrame|None:  # the cross-validated summary once every fold is trained, else None
     "Train the folds of a k-fold cross-validation with out-of-fold predictions; the report when the last one ends."
-    s, refs = train_settings(preset, **settings), labelled_cases(data, scheme)
+    given = {k: v for k, v in settings.items() if v is not None}
+    s, refs = _cv_settings(out, preset, given), labelled_cases(data, scheme)
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
         raise MrisegError(f"folds={folds!r}: a cross-validation needs at least 2 folds.")
     if fold is not None and not (isinstance(fold, (int, np.integer)) and 0 <= fold < folds):
         raise MrisegError(f"fold={fold!r}: give a fold from 0 to {folds - 1}.")
     out = output_folder(out, refs, recursive=True)
+    if s.pretrained: check_pretrained_loads(s.arch, len(MODALITIES) * s.context)  # before anything is written
     ids = [r.case_id for r in refs]
     plan = fold_plan(ids, folds, s.test_pct, s.seed)
     on_rank0(lambda: (out.mkdir(parents=True, exist_ok=True), _write_plan(out, plan, folds)))  # DDP: rank 0 writes

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #1a6f90e0
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, math, shutil
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -22,14 +22,14 @@ from fastai.data.core import DataLoaders
 from fastai.callback.channelslast import ChannelsLast
 from fastprogress.fastprogress import progress_bar
 from .labels import MrisegError
-from .io import MODALITIES, atomic_path
+from .io import MODALITIES, LOCK_FILE, atomic_path, folder_lock
 from .datasets import find_cases, load_case, output_folder
 from .preprocess import PrepConfig, PrepCache, preprocess_case
 from .splits import split_cases, save_split, load_split
 from .data import slice_dataloaders
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics
-from .model import create_model, save_model, compile_model, check_pretrained
+from .model import create_model, save_model, compile_model, check_pretrained_loads
 from .runtime import bf16_pays, get_device, is_distributed, rank, launcher_rank, join_launched, on_rank0, wait_for_ranks
 from .settings import TrainSettings, train_settings, with_settings, resume_settings, setting_names
 from .run import ModelConfig, Run, plot_history
@@ -281,21 +281,38 @@ def train(data,  # a dataset folder in any layout `find_cases` reads (cases with
     "Train a U-Net on the labelled cases of `data` into the run folder `out`; returns the `Learner`, best model in."
     run = Run(out)
     given = {k: v for k, v in settings.items() if v is not None}
-    if resume: run.check_start(resume)
+    run.check_start(resume)
     s, preset = _settings(run, preset, resume, given)
-    if s.pretrained: check_pretrained(s.arch)  # before anything is written
+    if s.pretrained: check_pretrained_loads(s.arch, len(MODALITIES) * s.context)  # before anything is written
     if init is not None and not (Path(init)/'model.json').exists():
         raise MrisegError(f"{init}: not a model folder (no model.json). Give the model to start from, e.g. runs/demo/model.")
     device = join_launched(device) if launcher_rank() else get_device(device)
     refs, prep = labelled_cases(data, scheme), prep or PrepConfig()
+    output_folder(run.path, refs, recursive=True)  # outside every case's files, checked before it is made
     cache = PrepCache(output_folder(cache, refs) if cache else run.cache, prep)
-    def prepare():
-        run.check_start(resume)
-        output_folder(run.path, refs, recursive=True).mkdir(parents=True, exist_ok=True)
-        sp = _split([r.case_id for r in refs], run, s, resume, split)
-        cache.build(refs)  # the test patients too, ready to be predicted
-        return sp
-    split = on_rank0(prepare)
+    with folder_lock(run.path, 'mriseg train', shared=bool(launcher_rank())):
+        return _fit(run, refs, cache, prep, s, preset, resume, split, device, bf16, init)
+
+def _prepare_run(run:Run, refs, cache, s, resume, split):
+    "Write the run's split and build its cache; where that fails in a folder this call made, take the folder away."
+    fresh = not any(p.name != LOCK_FILE for p in run.path.iterdir())
+    run.check_start(resume)  # again, now that this process is the folder's one writer
+    try:
+        cache.build(refs)  # every case read and checked, the test patients too, before the split is written
+        return _split([r.case_id for r in refs], run, s, resume, split)
+    except BaseException:
+        if fresh: _empty(run.path)
+        raise
+
+def _empty(folder:Path):
+    "Remove what is in `folder` (made by this call) but its lock file."
+    for p in folder.iterdir():
+        if p.name == LOCK_FILE: continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+def _fit(run, refs, cache, prep, s, preset, resume, split, device, bf16, init)->Learner:
+    "`train` after its checks, as the run folder's writer."
+    split = on_rank0(lambda: _prepare_run(run, refs, cache, s, resume, split))
     if split is None: split = load_split(run.split)  # the other processes of a DDP run
     torch.manual_seed(s.seed)
     dls = seg_dataloaders(refs, preset, split=split, cache=cache, prep=prep, device=device, progress=False, **s.to_dict())

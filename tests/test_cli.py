@@ -10,6 +10,7 @@ MRISEG = [str(Path(sys.executable).parent/'mriseg')]  # the installed console sc
 
 def run(*args, check=True):
     r = subprocess.run(MRISEG + [str(a) for a in args], capture_output=True, text=True)
+    assert 'Traceback' not in r.stderr, r.stderr  # whatever the input: a result, or one line that says what to do
     if check: assert r.returncode == 0, r.stderr
     return r
 
@@ -201,3 +202,12 @@ def test_protocol_from_the_command_line(trained, tmp_path):
         assert p.name == q.name and (np.asanyarray(nib.load(p).dataobj) == np.asanyarray(nib.load(q).dataobj)).all()
     r = run('ensemble', tmp_path/'ens', trained/'run'/'model', check=False)
     assert r.returncode == 2 and 'already exists' in r.stderr
+
+def test_app_refuses_what_it_cannot_serve(tmp_path):
+    "mriseg app: a model that is not one, or a data folder that is not there, is one line and exit status 2."
+    r = run('app', '--model', tmp_path, '--work', tmp_path/'work', check=False)
+    assert r.returncode == 2 and 'neither a model folder' in r.stderr
+    r = run('app', '--data', tmp_path/'none', '--work', tmp_path/'work', check=False)
+    assert r.returncode == 2 and 'is not a folder' in r.stderr
+    r = run('app', '--port', '70000', check=False)
+    assert r.returncode == 2 and 'argument --port' in r.stderr

@@ -47,6 +47,7 @@ def cli(capsys, *args):
     try: rc = main([str(a) for a in args])
     except SystemExit as e: rc = e.code  # argparse refuses bad flags with exit status 2
     out, err = capsys.readouterr()
+    assert 'Traceback' not in err, err
     return rc, out, err
 
 def one_line_error(rc, err, *parts):
