@@ -5,6 +5,7 @@
 # %% ../nbs/03_preprocess.ipynb #3a6cfe55
 from __future__ import annotations
 import hashlib, json, os, re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict, fields
 from functools import partial
 from pathlib import Path
@@ -248,9 +249,11 @@ def resample_image(image:np.ndarray,  # [C,X,Y,Z] normalised, 0 outside the brai
     img = np.asarray(image, np.float32)
     brain = (img != 0).any(0).astype(np.float32)
     sigma = [max(0., (t / s - 1) / 2) for s, t in zip(spacing, target)]
-    if any(sigma):
-        w = gaussian_filter(brain, sigma, mode='constant')
-        img = np.stack([gaussian_filter(c * brain, sigma, mode='constant') for c in img]) / np.maximum(w, 1e-6)
+    if any(sigma):  # the channels smoothed side by side: scipy lets go of the GIL while it filters
+        blur = lambda a: gaussian_filter(a, sigma, mode='constant')
+        with ThreadPoolExecutor(min(len(img) + 1, os.cpu_count() or 1)) as pool:
+            w, *chans = pool.map(blur, [brain, *(c * brain for c in img)])
+        img = np.stack(chans) / np.maximum(w, 1e-6)
         img *= brain
     shape = zoom_shape(img.shape[1:], spacing, target)
     w = resize(brain[None], shape)[0]

@@ -15,7 +15,7 @@ from .io import MODALITIES, atomic_path
 from .datasets import load_case, output_folder
 from .splits import fold_plan, kfold_split, save_split, run_cases
 from .metrics import dice
-from .settings import TrainSettings, train_settings, with_settings, resume_settings
+from .settings import TrainSettings, train_settings, with_settings
 from .run import Run, write_ensemble
 from .model import check_pretrained_loads
 from .train import labelled_cases, train
@@ -52,8 +52,15 @@ def _fold_state(fold:Run, s:TrainSettings)->str:
 # %% ../nbs/12a_protocol.ipynb #f485bf6b
 def _cv_settings(out, preset, given:dict)->TrainSettings:
     "The settings of the cross-validation in `out`: its folds' own where one is trained (given ones checked), else the preset's."
-    done = [c.train for f in Run(out).folds() if (c := f.config()) is not None and c.train is not None]
-    return resume_settings(done[0], given, out) if done else train_settings(preset, **given)
+    now = train_settings(preset, **given)  # checks the values given
+    done = [(f, c.train) for f in Run(out).folds() if (c := f.config()) is not None and c.train is not None]
+    if not done: return now
+    fold, s = done[0]
+    diff = [f"{k} {getattr(now, k)!r} (the fold: {getattr(s, k)!r})" for k in given if getattr(now, k) != getattr(s, k)]
+    if diff:
+        raise MrisegError(f"{fold.path}: was trained with other settings: {'; '.join(diff)}. Leave them out (the "
+                          "cross-validation keeps its folds' settings), or use another run folder for other settings.")
+    return s
 
 @with_settings
 def train_folds(data,  # a dataset folder in any layout `find_cases` reads

@@ -86,6 +86,14 @@ def test_open_segment_correct_report_in_chromium(server, tmp_path):
                                "document.querySelector('#region-table') !== null", timeout=60_000)
         assert page.evaluate("window.mrisegViews.flair.volumes.length") == 2
         page.screenshot(path=str(shots/'2-segmented.png'))
+        # the crosshairs are one: a click in the FLAIR view moves the main view's and the others'
+        pos = "window.mrisegViews.%s.scene.crosshairPos.map(v => Math.round(v * 1000))"
+        before_pos = page.evaluate(pos % 'main')
+        fl = page.locator('#gl-flair').bounding_box()
+        page.mouse.click(fl['x'] + fl['width'] * .42, fl['y'] + fl['height'] * .35)
+        page.wait_for_function(f"JSON.stringify({pos % 'main'}) !== '{json.dumps(before_pos, separators=(',', ':'))}'",
+                               timeout=10_000)
+        assert page.evaluate(pos % 'main') == page.evaluate(pos % 't1') == page.evaluate(pos % 'flair')
         cid = app.state.store.all()[-1]['id']
         before = json.loads(page.evaluate(f"fetch('api/cases/{cid}/measurements').then(r => r.text())"))
         # correct: draw oedema with a filled pen across the first 2D tile, and save it as version 1

@@ -76,7 +76,8 @@ async function showImages() {
                                     {url: caseUrl('image/seg.nii.gz'), name: 'seg.nii.gz'}]);
     styleMask(views.expert);
   }
-  views.main.broadcastTo(['expert', ...ROLES].map((k) => views[k]), {'2d': true, '3d': true});
+  const all = ['main', 'expert', ...ROLES].map((k) => views[k]);  // a click in any view moves every crosshair
+  for (const v of all) v.broadcastTo(all.filter((o) => o !== v), {'2d': true, '3d': true});
   state.shownMask = null;
 }
 
