@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['WORK_DIR', 'UPLOAD_LIMIT_MB', 'ROLES', 'STATIC', 'LOOPBACK', 'AppError', 'CaseStore', 'open_upload', 'list_data',
-           'open_data', 'open_phantom', 'Segmenter', 'save_edit', 'nib_like', 'measurements', 'create_app',
-           'measurements_table', 'app_settings', 'serve']
+           'open_data', 'open_phantom', 'Segmenter', 'save_edit', 'measurements', 'create_app', 'measurements_table',
+           'app_settings', 'serve']
 
-# %% ../nbs/13b_app.ipynb #be327efe
+# %% ../nbs/13b_app.ipynb #b25ff72e
 import gzip, io, json, os, re, secrets, shutil, threading, time, uuid, warnings
 import mriseg
 from dataclasses import replace
@@ -20,7 +20,7 @@ from .run import ModelConfig
 from .inference import load_members, predict_case, made_by_record
 from .measure import measure, compare, write_report, key_slice_figure
 
-# %% ../nbs/13b_app.ipynb #64d728f7
+# %% ../nbs/13b_app.ipynb #a984cc57
 WORK_DIR = Path(os.environ.get('MRISEG_APP_DIR', Path.home()/'.cache'/'mriseg'/'app'))
 UPLOAD_LIMIT_MB = 512  # the largest file an upload may be
 _ID = re.compile(r'^[0-9a-f]{12}$')
@@ -45,7 +45,7 @@ class CaseStore:
             clean_stale_tmp(d, recursive=True)
             if not (d/'case.json').exists(): shutil.rmtree(d, ignore_errors=True); continue
             rec = self.record(d.name)
-            if rec['status'] in ('queued', 'segmenting'):
+            if rec['status'] == 'segmenting':
                 self.update(d.name, status='interrupted', progress=0.,
                             error='the server stopped while this case was being segmented; segment it again')
 
@@ -104,7 +104,7 @@ class CaseStore:
         d.mkdir()
         return d
 
-# %% ../nbs/13b_app.ipynb #a7e6095e
+# %% ../nbs/13b_app.ipynb #6b974f67
 def _sniff_nifti(data:bytes, field:str)->str:
     "'.nii.gz' or '.nii' for the bytes of an upload; a clear error for anything else."
     if data[:2] == b'\x1f\x8b': return '.nii.gz'
@@ -128,7 +128,11 @@ def open_upload(store:CaseStore, files:dict, name:str=None, scheme=None)->dict:
             with atomic_path(paths[f]) as tmp: Path(tmp).write_bytes(data)
         sch = BRATS if scheme is None else load_scheme(scheme)
         ref = CaseRef(d.name, [(paths[ROLES[m]], None) for m in MODALITIES], paths.get('seg'), 'upload', sch)
-        case = load_case(ref)  # every file read and checked: grids, values, voxel sizes
+        try: case = load_case(ref)  # every file read and checked: grids, values, voxel sizes
+        except MrisegError as e:  # named by the field the person filled in, not by the server's copy of it
+            msg = str(e)
+            for f, p in paths.items(): msg = msg.replace(str(p), f)
+            raise AppError(msg) from None
         rec = store.add(name or d.name, ref, 'upload', d)
         store.case(rec['id'], case)
         return rec
@@ -196,7 +200,7 @@ def open_phantom(store:CaseStore, seed:int=0, shape=(240, 240, 155))->dict:
         shutil.rmtree(d, ignore_errors=True)
         raise
 
-# %% ../nbs/13b_app.ipynb #289068e0
+# %% ../nbs/13b_app.ipynb #51a5418e
 class Segmenter:
     "The model (loaded on first use) and the one worker thread that segments cases of a `CaseStore`."
     def __init__(self, store:CaseStore, model=None, device='cpu', bs:int=16):
@@ -265,7 +269,7 @@ class Segmenter:
         finally:
             with self.lock: self.busy = None
 
-# %% ../nbs/13b_app.ipynb #53a78d53
+# %% ../nbs/13b_app.ipynb #446243d6
 def _latest(store:CaseStore, case_id:str)->tuple:
     "(folder, the latest version's record) of a segmented case."
     rec, folder = store.record(case_id), store.folder(case_id)
@@ -277,7 +281,6 @@ def _latest(store:CaseStore, case_id:str)->tuple:
 def save_edit(store:CaseStore, case_id:str, data:bytes)->dict:
     "Keep an edited mask (NIfTI bytes) as the case's next version and measure it; its record."
     folder, last = _latest(store, case_id)
-    ref = store.ref(case_id)
     ext = _sniff_nifti(data, 'mask')
     with store.lock:
         n = store.record(case_id)['versions'][-1]['version'] + 1
@@ -285,10 +288,9 @@ def save_edit(store:CaseStore, case_id:str, data:bytes)->dict:
         try:
             tmp.write_bytes(data)
             arr, nii = read_nifti(tmp)
-            case = load_case(replace(ref, label=None))
-            like = nib_like(case)
-            check_grid('mask', arr.shape, nii.affine, f"the case's images", like.shape[:3], like.affine, 'the mask',
-                       "Save the drawing made on the case's own images.")
+            case, hdr = store.case(case_id), store.case(case_id).geometry.header  # loaded once, kept in memory
+            check_grid('mask', arr.shape, nii.affine, "the case's images", hdr.get_data_shape()[:3],
+                       hdr.get_best_affine(), 'the mask', "Save the drawing made on the case's own images.")
             if arr.dtype.kind == 'f': arr = np.where(np.abs(arr - np.rint(arr)) < 1e-3, np.rint(arr), arr)
             labels = case.geometry.to_canonical(file_labels(arr, 'mask', case.scheme))
         except MrisegError as e:
@@ -300,11 +302,6 @@ def save_edit(store:CaseStore, case_id:str, data:bytes)->dict:
         v = dict(version=n, file=name, made_by='edited', edited_from=last['version'], time=time.time())
         return store.update(case_id, versions=store.record(case_id)['versions'] + [v])
 
-def nib_like(case):
-    "The nibabel image of a case's first file (its grid is the case's)."
-    import nibabel as nib
-    return nib.load(str(case.ref.images[0][0]))
-
 def measurements(store:CaseStore, case_id:str, version:int=None)->dict:
     "The measurements of a version of the case's mask (the latest by default), with which version they are of."
     folder, last = _latest(store, case_id)
@@ -314,7 +311,7 @@ def measurements(store:CaseStore, case_id:str, version:int=None)->dict:
     return dict(case=case_id, version=v['version'], made_by=v['made_by'],
                 **json.loads((folder/f"measurements_v{v['version']}.json").read_text()))
 
-# %% ../nbs/13b_app.ipynb #6af67282
+# %% ../nbs/13b_app.ipynb #4cc10b38
 STATIC = Path(mriseg.__file__).parent/'static'  # the page: index.html, app.js, app.css, and NiiVue
 
 def create_app(model=None, # a model folder, a run folder or an ensemble; None: none (segmenting says how to get one)
@@ -486,7 +483,7 @@ def create_app(model=None, # a model folder, a run folder or an ensemble; None: 
     def _version(case_id, version):
         "(case, canonical labels, measurements) of a version of the case's mask."
         m = measurements(store, case_id, version)
-        case = load_case(replace(store.ref(case_id), label=None))
+        case = store.case(case_id)
         arr = read_nifti(store.folder(case_id)/f"mask_v{m['version']}.nii.gz")[0]
         return case, case.geometry.to_canonical(file_labels(arr, 'mask', case.scheme)), m
 
@@ -517,7 +514,7 @@ def measurements_table(m:dict)->str:
     rows.append(f"sum_of_products,{m['rano']['region']},,,,,,,{m['spd_mm2']},,")
     return '\n'.join(rows) + '\n'
 
-# %% ../nbs/13b_app.ipynb #b76209a2
+# %% ../nbs/13b_app.ipynb #ef03a485
 LOOPBACK = ('127.0.0.1', 'localhost', '::1')
 
 def app_settings(model=None, data=None, host='127.0.0.1', token=None)->dict:

@@ -263,19 +263,6 @@ def _brain_box(vox_ctrl, maps, axes, aff, shape):
         box.append(slice(max(int(np.floor(lo)), 0), min(int(np.ceil(hi)) + 1, shape[a])))
     return tuple(box), mask
 
-def _anatomy(vox_ctrl, axes, maps, aff, shape):
-    "Brain box, its inside-brain voxels (`np.nonzero`) and their index (-1 outside), grey/white matter fractions there."
-    box, mask_ctrl = _brain_box(vox_ctrl, maps, axes, aff, shape)
-    pos = [(aff[a, 3] + np.arange(box[a].start, box[a].stop)*aff[a, a] - axes[a][0])/_CTRL for a in range(3)]
-    inside = _interp(mask_ctrl, pos) > 0.5
-    at = np.nonzero(inside)
-    pts = _interp(vox_ctrl, pos, at)
-    gm, wm = _sample(maps[0], pts), _sample(maps[1], pts)
-    s = np.maximum(gm + wm, 1)
-    pid = np.full(inside.shape, -1, np.int32)
-    pid[at] = np.arange(len(gm), dtype=np.int32)
-    return box, at, pid, gm/s, wm/s
-
 # %% ../nbs/05_phantom.ipynb #14171c65
 def _anatomy(vox_ctrl, axes, maps, aff, shape):
     "Brain box, inside-brain voxels (`np.nonzero`), their index (-1 outside), and their MNI voxel coordinates [3,P]."
