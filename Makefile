@@ -39,7 +39,7 @@ pytest: $(DEV)
 wheel-check: $(DEV)
 	rm -rf dist && $(PY) -m build --wheel --outdir dist . > /dev/null
 	test -f .venv-wheel/.shares-torch || { rm -rf .venv-wheel .venv-wheel-torch && $(PY) .ci/wheel_venv.py .venv-wheel && touch .venv-wheel/.shares-torch; }
-	.venv-wheel/bin/pip -q --disable-pip-version-check install "$$(ls dist/mriseg-*.whl)[app]"
+	.venv-wheel/bin/pip -q --disable-pip-version-check install "$$(ls dist/mriseg-*.whl)[app,dicom]"
 	.venv-wheel/bin/pip -q --disable-pip-version-check install --force-reinstall --no-deps dist/mriseg-*.whl
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/python $(CURDIR)/.ci/wheel_smoke.py
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/mriseg --help > /dev/null && echo "wheel: mriseg --help ok"
@@ -51,7 +51,7 @@ readme: $(DEV)
 # The tutorials and the README's example, run again at full settings and saved, in the order they read each other's
 # files (3 and 4 read tutorial 1's run): their numbers are their own. tests/test_tutorials.py fails until this has run
 # after a change of the preset or the phantom.
-TUTORIALS = 01_ten_minutes 03_widgets 04_reading_metrics 02_your_brats_data 05_which_network 06_the_app
+TUTORIALS = 01_ten_minutes 03_widgets 04_reading_metrics 02_your_brats_data 05_which_network 06_the_app 07_from_the_scanner
 tutorials: $(DEV)
 	$(PY) .ci/run_nb.py $(addprefix nbs/tutorials/,$(addsuffix .ipynb,$(TUTORIALS))) nbs/index.ipynb
 	.venv/bin/nbdev_clean

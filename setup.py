@@ -22,6 +22,7 @@ lic = licenses[cfg['license']]
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 app_requirements = cfg.get('app_requirements', '').split()
+dicom_requirements = cfg.get('dicom_requirements', '').split()
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
 
 NIIVUE = dict(version='0.69.0', url='https://registry.npmjs.org/@niivue/niivue/-/niivue-0.69.0.tgz',
@@ -71,7 +72,8 @@ setuptools.setup(
                 + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=['mriseg', 'mriseg.*']),
     include_package_data=True, zip_safe=False, package_data={'mriseg': ['static/*']},
-    install_requires=requirements, extras_require={'dev': dev_requirements + app_requirements, 'app': app_requirements},
+    install_requires=requirements, extras_require={'dev': dev_requirements + app_requirements + dicom_requirements, 'app': app_requirements,
+                    'dicom': dicom_requirements},
     cmdclass={'build_py': BuildWithViewer, 'niivue': FetchViewer},
     python_requires='>=' + min_python,
     entry_points={'console_scripts': scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},

@@ -26,5 +26,14 @@ with tempfile.TemporaryDirectory() as d:
     predict_cases(f'{d}/run/model', test, f'{d}/pred', progress=False)
     _, summary = evaluate(f'{d}/pred', test, f'{d}/report', progress=False)
     assert summary.region.tolist() == ['WT', 'TC', 'ET']
+    # the dicom extra: a phantom DICOM study -> prepare -> predict back onto the source grids and as a DICOM SEG
+    from mriseg.scanner import make_phantom_study
+    from mriseg.prepare import prepare
+    import pydicom
+    study = make_phantom_study(f'{d}/raw', seed=1, shape=(96, 96, 64))
+    res = prepare(study.root, f'{d}/cases', spacing=2.5, verbose=False)
+    predict_cases(f'{d}/run/model', [res.ref], f'{d}/native', progress=False, native=True, dicom_seg=True)
+    seg = pydicom.dcmread(f'{d}/native/{res.ref.case_id}_seg.dcm')
+    assert seg.Modality == 'SEG' and len(seg.SegmentSequence) == 3
 print(f"wheel: mriseg {mriseg.__version__} with fastai {fastai.__version__}, fastcore {fastcore.__version__}, "
-      f"torch {torch.__version__}: imported {', '.join(mods)}; a case round-trips; trained (pvt_v2_b0, attention gates), predicted and evaluated")
+      f"torch {torch.__version__}: imported {', '.join(mods)}; a case round-trips; trained (pvt_v2_b0, attention gates), predicted and evaluated; a DICOM study prepared, predicted, written as DICOM SEG")

@@ -16,14 +16,22 @@ from .labels import MrisegError, regions
 from .datasets import find_cases, load_case, output_folder
 
 # %% auto #0
-__all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_predict', 'cmd_evaluate', 'cmd_ensemble', 'run_demo',
-           'cmd_demo', 'cmd_app', 'parser', 'keep_freed_memory', 'main']
+__all__ = ['cmd_phantom', 'dataset_summary', 'cmd_info', 'cmd_train', 'cmd_prepare', 'cmd_predict', 'cmd_evaluate',
+           'cmd_ensemble', 'run_demo', 'cmd_demo', 'cmd_app', 'parser', 'keep_freed_memory', 'main']
 
-# %% ../nbs/14_cli.ipynb #b90d94e7
+# %% ../nbs/14_cli.ipynb #ec4350b4
 def cmd_phantom(args):
     "Write a synthetic BraTS 2021-layout cohort built on the MNI152 anatomy."
     from mriseg.phantom import make_phantom_cohort, PhantomConfig
     cfg = PhantomConfig.plain() if args.plain else PhantomConfig.without(args.without.split(',') if args.without else [])
+    if args.form != 'brats':  # as a scanner writes it: DICOM studies or raw NIfTI series, and their truth
+        from mriseg.scanner import make_phantom_study
+        from fastprogress.fastprogress import progress_bar
+        for i in progress_bar(range(args.n)):
+            make_phantom_study(args.out, (args.seed, i), args.form, _shape(args.shape))
+        print(f'{args.n} {"DICOM studies" if args.form == "dicom" else "raw NIfTI studies"} written to {args.out} '
+              '(each with its truth in <patient>_truth/)')
+        return
     refs = make_phantom_cohort(args.out, n=args.n, seed=args.seed, shape=_shape(args.shape), n_workers=args.n_workers,
                                overwrite=args.overwrite, cfg=cfg)
     print(f'{len(refs)} cases written to {args.out}')
@@ -80,6 +88,14 @@ def cmd_train(args):
         from mriseg.protocol import train_folds
         train_folds(args.data, args.out, args.folds, args.fold, **common, **settings)
 
+# %% ../nbs/14_cli.ipynb #ca73376e
+def cmd_prepare(args):
+    "Prepare one patient's DICOM study or raw NIfTI series as a BraTS 2021 case: co-registered, 1 mm, skull stripped."
+    from mriseg.prepare import prepare
+    res = prepare(args.input, args.out, case=args.case, roles=args.roles, n4=args.n4, spacing=args.spacing,
+                  overwrite=args.overwrite)
+    print(f"case {res.ref.case_id} written to {res.path}; next: mriseg predict MODEL {args.out} --out PRED --native")
+
 # %% ../nbs/14_cli.ipynb #a7b60d28
 def _cases(data, args):
     "The cases of `data`, or with --split only those of --set (default test)."
@@ -99,7 +115,8 @@ def cmd_predict(args):
     if args.shard is None and shard is not None and device is None: device = local_gpu()
     paths = predict_cases(args.model, _cases(args.input, args), args.out, tta=args.tta, overwrite=args.overwrite,
                           save_probs=args.save_probs, bs=args.bs, device=device, bf16=_PRECISION[args.precision],
-                          shard=shard, resample=args.resample)
+                          shard=shard, resample=args.resample,
+                          native=args.native, dicom_seg=args.dicom_seg)
     print(f"{len(paths)} predictions in {args.out}{f' (shard {shard[0]}/{shard[1]})' if shard else ''}")
 
 def cmd_evaluate(args):
@@ -160,7 +177,7 @@ def cmd_app(args):
     from mriseg.app import serve
     serve(args.model, args.data, args.work, args.host, args.port, args.token, args.device)
 
-# %% ../nbs/14_cli.ipynb #6d1024db
+# %% ../nbs/14_cli.ipynb #2dae36b7
 _PRECISION = {'auto': None, 'fp32': False, 'bf16': True}
 _PRECISION_HELP = 'auto (default): bfloat16 autocast on a GPU or a CPU with AMX units, else float32; fp32; bf16'
 _SCHEME_HELP = ("how to read the masks' labels: brats, brats2023, msd, or a JSON file such as "
@@ -206,7 +223,6 @@ def _opt(s, fn, name, flag=None, dest=None, note=None, **kw):
     s.add_argument(f"--{(flag or name).replace('_', '-')}", dest=dest or name,
                    help=text + ('' if note is None else f' ({note})'), **kw)
 
-
 # %% ../nbs/14_cli.ipynb #027fd1f7
 def _train_options(s):
     from mriseg.settings import PRESETS, add_setting_options
@@ -223,7 +239,17 @@ def _train_options(s):
     s.add_argument('--precision', default='auto', choices=list(_PRECISION), help=_PRECISION_HELP)
     add_setting_options(s)  # one option per training setting, grouped
 
-# %% ../nbs/14_cli.ipynb #67928009
+# %% ../nbs/14_cli.ipynb #1f10b7c9
+def _prepare_options(s):
+    from mriseg.prepare import prepare as f
+    s.add_argument('input', help=_docs(f)['src'])
+    _opt(s, f, 'out', required=True); _opt(s, f, 'case')
+    s.add_argument('--roles', default=None, metavar='FILE', help='name the series of each role, overriding the tags: '
+                   'lines like "t1ce: 7" (series number, SeriesInstanceUID or file name), or JSON')
+    _opt(s, f, 'n4', action='store_true'); _opt(s, f, 'spacing', type=float, metavar='MM')
+    _opt(s, f, 'overwrite', action='store_true')
+
+# %% ../nbs/14_cli.ipynb #fe880d5d
 def _phantom_options(s):
     from mriseg.phantom import make_phantom_cohort as f
     s.add_argument('out', help=_docs(f)['path'] + ', in BraTS 2021 layout')
@@ -235,6 +261,11 @@ def _phantom_options(s):
                    f"vessels,dura; the parts: {', '.join(PhantomConfig.parts())}")
     s.add_argument('--plain', action='store_true', help='every part off: the template anatomy, the mean contrasts, one '
                    'glioma')
+    s.add_argument('--as', dest='form', default='brats', choices=('brats', 'dicom', 'nifti'),
+                   help='brats: prepared cases (BraTS 2021 layout); dicom: each case as a scanner writes it, a DICOM '
+                        'study with skull, four series on their own grids and poses, and a localizer; nifti: the same '
+                        'as raw NIfTI series. dicom and nifti write OUT/<patient>/ and OUT/<patient>_truth/ (labels, '
+                        'brain, poses) and take --n, --seed and --shape')
 
 def _info_options(s):
     s.add_argument('data', help=_docs(dataset_summary)['root'])
@@ -247,7 +278,7 @@ def _predict_options(s):
                    'of a cross-validation, or a folder with ensemble.json (mriseg ensemble)')
     s.add_argument('input', help='one case folder, or a dataset in any layout mriseg reads')
     _opt(s, f, 'out_dir', flag='out', dest='out', required=True)
-    for k in ('tta', 'overwrite', 'save_probs'): _opt(s, f, k, action='store_true')
+    for k in ('tta', 'overwrite', 'save_probs', 'native', 'dicom_seg'): _opt(s, f, k, action='store_true')
     _opt(s, f, 'bs', type=_count(1, 4096)); _opt(s, f, 'device', type=_device)
     _opt(s, f, 'shard', type=_shard, note='I/N, e.g. 0/4; default: all, or the rank of a torchrun/accelerate process')
     _case_options(s)
@@ -282,11 +313,11 @@ def _demo_options(s):
     _opt(s, run_demo, 'out'); _opt(s, run_demo, 'data'); _opt(s, run_demo, 'n', type=_count())
     _opt(s, run_demo, 'folds', type=_count(2), note='default: one model')
 
-
-# %% ../nbs/14_cli.ipynb #aaecc4cb
+# %% ../nbs/14_cli.ipynb #9fa944a6
 _COMMANDS = dict(  # name: (one line of help, the options, what runs)
     phantom=('write a synthetic BraTS-like cohort (no download needed)', _phantom_options, cmd_phantom),
     info=('summarise a dataset in any layout mriseg reads', _info_options, cmd_info),
+    prepare=('raw scans (a DICOM study or NIfTI series) -> a co-registered, skull-stripped case (pip install "mriseg[dicom]")', _prepare_options, cmd_prepare),
     train=('train a U-Net with Dice + BCE on a labelled dataset', _train_options, cmd_train),
     predict=('segment cases with a trained model or an ensemble', _predict_options, cmd_predict),
     evaluate=('score predictions: Dice, IoU, HD95 per case and region', _evaluate_options, cmd_evaluate),
@@ -307,8 +338,7 @@ def parser(commands=None): # the subcommands to give their options (their module
         s.set_defaults(func=func)
     return p
 
-
-# %% ../nbs/14_cli.ipynb #d2f36271
+# %% ../nbs/14_cli.ipynb #09f3a366
 def _flag_words(msg:str, flags:dict)->str:
     "`msg` with each `name=value` whose name is in `flags` (dest -> option) as `--option value`, `True` as `--option`."
     def sub(m):
@@ -322,7 +352,6 @@ def _flags(p:argparse.ArgumentParser, command:str)->dict:
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     return {a.dest: max(a.option_strings, key=len) for a in sub._actions if a.option_strings and a.dest != 'help'}
 
-
 # %% ../nbs/14_cli.ipynb #d2bb0d20
 def keep_freed_memory()->bool:
     "Ask glibc to keep freed memory for reuse rather than hand it back to the kernel; False where that is not possible."
@@ -331,7 +360,7 @@ def keep_freed_memory()->bool:
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
     return all(libc.mallopt(k, v) == 1 for k, v in [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)])
 
-# %% ../nbs/14_cli.ipynb #79d433c7
+# %% ../nbs/14_cli.ipynb #73b83d95
 def main(argv=None):
     "Run the `mriseg` command; bad input prints one line and exits with status 2."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
@@ -350,4 +379,3 @@ def main(argv=None):
         print('mriseg: interrupted', file=sys.stderr)
         return 130
     return 0
-

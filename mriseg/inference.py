@@ -21,6 +21,8 @@ from .data import axis_unview, axis_view, get_slice, pad_crop
 from .model import load_model
 from .run import ENSEMBLE_FILE, ModelConfig, check_rules, read_ensemble
 from .runtime import bf16_pays, get_device, launcher_rank
+from . import __version__ as _version
+from .prepare import check_native, native_outputs, write_native
 
 # %% auto #0
 __all__ = ['predict_volume', 'postprocess', 'ensemble_probs', 'predict_case', 'write_probs', 'load_members', 'shard_cases',
@@ -33,7 +35,7 @@ def _config(config, source='model config')->ModelConfig:
 
 def _check_args(**kw):
     "Refuse arguments of the wrong kind before any work, as the command line would."
-    for k in ('tta', 'overwrite', 'save_probs', 'cover', 'resample', 'return_probs'):
+    for k in ('tta', 'overwrite', 'save_probs', 'cover', 'resample', 'return_probs', 'native', 'dicom_seg'):
         if k in kw and not isinstance(kw[k], (bool, np.bool_)): raise MrisegError(f"{k}={kw[k]!r}: give True or False.")
     for k, hi in (('bs', 4096), ('min_size', 10**9), ('et_to_core', 10**9)):
         v = kw.get(k, 0 if k != 'bs' else 1)
@@ -307,16 +309,18 @@ def _why_not_ours(path:Path, made_by:dict)->str|None:
     return None
 
 def _outputs(out_dir:Path, case_id:str)->list:
-    "A case's output set: its mask, and its probabilities. They are written, replaced and judged stale together."
+    "A case's output set: its mask, and its probabilities (and its masks on the source grids, `native_outputs`). They are written, replaced and judged stale together."
     return [out_dir/f'{case_id}.nii.gz', out_dir/f'{case_id}_probs.nii.gz']
 
-def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool)->list:
+def _plan(refs, out_dir:Path, made_by:dict, save_probs:bool, overwrite:bool, native=False, dicom_seg=False)->list:
     "The refs to predict: those whose output set is incomplete or not this run's. Raise where another's would be kept."
     todo, stale = [], []
     for ref in refs:
         mask, probs = _outputs(out_dir, ref.case_id)
         foreign = [(p, why) for p in (mask, probs) if p.exists() and (why := _why_not_ours(p, made_by))]
-        if overwrite or foreign or not mask.exists() or (save_probs and not probs.exists()): todo.append(ref)
+        extras = native_outputs(out_dir, ref.case_id, native, dicom_seg)  # written with the mask, from it
+        if overwrite or foreign or not mask.exists() or (save_probs and not probs.exists()) or \
+           not all(p.exists() for p in extras): todo.append(ref)
         for p, why in foreign:
             if not overwrite or mask_record(p) is None: stale.append((ref.case_id, p, why))
     if stale:
@@ -370,11 +374,14 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
                   device=None, # torch device; None: CUDA when there is one, else the CPU
                   progress:bool=True, # show a progress bar
                   shard:tuple=None, # (I, N): only every N-th case of `refs` from the I-th (`shard_cases`); None: all
+                  native:bool=False, # also write the mask on the source T1ce and FLAIR grids of cases `mriseg prepare` wrote
+                  dicom_seg:bool=False, # also write a DICOM SEG on the source T1ce series of cases prepared from DICOM
                   **kwargs)->list: # the output paths, one per case, in the order of `refs`
     "Segment cases and write each one's labels in its own geometry and label values."
-    _check_args(bs=bs, tta=tta, overwrite=overwrite, save_probs=save_probs, **kwargs)
+    _check_args(bs=bs, tta=tta, overwrite=overwrite, save_probs=save_probs, native=native, dicom_seg=dicom_seg, **kwargs)
     refs = as_case_refs(refs)
     if shard is not None: refs = shard_cases(refs, shard)
+    for ref in refs: check_native(ref, native, dicom_seg)  # before any work
     out_dir = output_folder(out_dir, refs)
     members, rules, source = load_members(model, device)
     if rules is not None and kwargs.get('rules') is None and source.name == 'model.json':
@@ -385,7 +392,7 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
     if kwargs.get('rules') is None and rules is not None: kwargs['rules'] = rules
     made_by = made_by_record(members, configs, tta=tta, **kwargs)
     with folder_lock(out_dir, 'mriseg predict', shared=shard is not None):
-        todo = _plan(refs, out_dir, made_by, save_probs, overwrite)
+        todo = _plan(refs, out_dir, made_by, save_probs, overwrite, native, dicom_seg)
         check_cases(todo, progress)  # a bad case stops the run before any mask is written
         for ref in (progress_bar(todo) if progress and todo else todo):
             case = load_case(dataclasses.replace(ref, label=None))  # prediction reads the images only
@@ -394,6 +401,9 @@ def predict_cases(model, # a model folder, an ensemble folder (`load_members`), 
             if save_probs: write_probs(res[1], case, probs, made_by)
             elif probs.exists(): probs.unlink()  # another run's: the case's outputs are one set
             save_labels(res[0] if save_probs else res, case, mask, made_by)
+            wanted = write_native(mask, ref, out_dir, native, dicom_seg, _version) if native or dicom_seg else []
+            for p in native_outputs(out_dir, ref.case_id):  # another run's: the case's outputs are one set
+                if p not in wanted and p.exists(): p.unlink()
     if len(todo) < len(refs):
         print(f"kept {len(refs) - len(todo)} of {len(refs)} outputs in {out_dir}: this model made them with these "
               "settings")

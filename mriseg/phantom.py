@@ -20,8 +20,8 @@ from .datasets import find_cases, write_case
 
 # %% auto #0
 __all__ = ['PHANTOM_VERSION', 'FOV', 'CENTRE', 'TISSUES', 'CONTRASTS', 'COHORT_FILE', 'PhantomConfig', 'mni_anatomy',
-           'phantom_affine', 'mni_landmarks', 'make_phantom_case', 'make_phantom_cohort', 'phantom_cohort',
-           'toy_cohort']
+           'phantom_affine', 'mni_landmarks', 'phantom_parts', 'make_phantom_case', 'make_phantom_cohort',
+           'phantom_cohort', 'toy_cohort']
 
 # %% ../nbs/05_phantom.ipynb #5f0664ee
 PHANTOM_VERSION = 2  # bumped whenever a seed gives other cases (2: domain randomisation)
@@ -523,7 +523,7 @@ def _smooth_in(vol, inside, sigma):
     out = np.stack([gaussian_filter(v*inside, sigma, mode='constant') for v in vol])
     return np.where(inside, out/np.maximum(w, 1e-6), 0).astype(np.float32)
 
-# %% ../nbs/05_phantom.ipynb #3e35c647
+# %% ../nbs/05_phantom.ipynb #4c3906ea
 def _check_shape(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -548,6 +548,10 @@ def _build(seed, shape, cfg=None):
     label[box] = lab
     return SimpleNamespace(p=p, cfg=cfg, aff=aff, box=box, at=at, t=t, gm=gm, wm=wm, f=f, lesions=lesions, tis=tis,
                            painted=painted, image=image, label=label)
+
+def phantom_parts(seed:int|tuple=0, shape=(240, 240, 155), cfg:PhantomConfig=None):
+    "One phantom with its parts: `image`, `label`, `aff`, the brain's box and mask in it (`box`, `at`), tissue maps, lesions."
+    return _build(seed, shape, cfg)
 
 def _make_case(seed, shape, cfg=None):
     "One phantom: int16 image [4,X,Y,Z], uint8 labels [X,Y,Z], affine."
@@ -633,7 +637,7 @@ def phantom_cohort(path,  # the cohort's folder
                           "earlier version's phantom has none). Delete the folder if it is a phantom, or give another.")
     return make_phantom_cohort(path, n, seed, shape, n_workers, cfg=cfg)
 
-# %% ../nbs/05_phantom.ipynb #de41ad77
+# %% ../nbs/05_phantom.ipynb #eb2e2de8
 def toy_cohort(root,  # folder to write the cases into, BraTS 2021 layout
                n:int=6,  # cases, BraTS2021_00000 ...
                shape=(32, 32, 12),  # voxels per case
@@ -653,4 +657,3 @@ def toy_cohort(root,  # folder to write the cases into, BraTS 2021 layout
         img = np.stack([brain * (100 + 60 * (lab > 0) * k + rng.normal(0, 5, shape)) for k in (1, 2, 3, 4)])
         out.append(write_case(root, f'BraTS2021_{i:05d}', img.clip(0), lab))
     return out
-

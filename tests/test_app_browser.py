@@ -127,3 +127,77 @@ def test_open_segment_correct_report_in_chromium(server, tmp_path):
     assert outside == [], f'requests that left 127.0.0.1: {outside}'
     assert errors == [], errors
     assert all((shots/f).stat().st_size > 10_000 for f in ('1-opened.png', '2-segmented.png', '4-corrected.png'))
+
+@pytest.fixture
+def study_server(tmp_path):
+    "A server that prepares studies on a 2.5 mm grid, and a zipped phantom DICOM study to open in it."
+    _need_browser()
+    pytest.importorskip('pydicom'); pytest.importorskip('highdicom')
+    import uvicorn, torch, zipfile
+    from mriseg.app import create_app
+    from mriseg.model import create_model, save_model
+    from mriseg.preprocess import PrepConfig
+    from mriseg.io import MODALITIES, BRATS
+    from mriseg.scanner import make_phantom_study
+    torch.manual_seed(0)
+    save_model(create_model('resnet18', n_in=4, img_size=(64, 64)), tmp_path/'model',
+               dict(preprocessing=PrepConfig().to_dict(), context=1, slice_size=[64, 64], regions=['WT', 'TC', 'ET'],
+                    modalities=list(MODALITIES), scheme=BRATS.to_dict()))
+    s = make_phantom_study(tmp_path/'raw', seed=5, shape=(96, 96, 64))
+    zipped = tmp_path/'PHANTOM-5.zip'
+    with zipfile.ZipFile(zipped, 'w') as z:
+        for f in sorted(s.root.rglob('*')):
+            if f.is_file(): z.write(f, f.relative_to(s.root.parent))
+    port = _free_port()
+    app = create_app(tmp_path/'model', work=tmp_path/'work', spacing=2.5)
+    srv = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning'))
+    t = threading.Thread(target=srv.run, daemon=True); t.start()
+    for _ in range(200):
+        if srv.started: break
+        time.sleep(.05)
+    yield f'http://127.0.0.1:{port}/', zipped, app
+    srv.should_exit = True; t.join(10)
+
+def test_dicom_study_to_dicom_seg_in_chromium(study_server, tmp_path):
+    "A zipped DICOM study: the roles shown and confirmed, prepared, segmented, and the mask downloaded as a DICOM SEG."
+    from playwright.sync_api import sync_playwright
+    url, zipped, app = study_server
+    shots = tmp_path/'screenshots'; shots.mkdir()
+    outside, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={'width': 1500, 'height': 1000}, accept_downloads=True)
+        def route(r):
+            host = r.request.url.split('/')[2] if '://' in r.request.url else ''
+            if r.request.url.startswith(('data:', 'blob:')) or host.split(':')[0] == '127.0.0.1': r.continue_()
+            else: outside.append(r.request.url); r.abort()
+        page.route('**/*', route)
+        page.on('pageerror', lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
+        page.set_input_files('input[name=study]', str(zipped))
+        page.click('#study-upload')
+        page.wait_for_selector('#study-table', timeout=60_000)
+        table = page.inner_text('#study-table')
+        assert 'T1 MPRAGE SAG POST GAD' in table and 'a localizer' in table
+        chosen = {r: page.eval_on_selector(f'#study-roles select[data-role={r}]', 'e => e.options[e.selectedIndex].text')
+                  for r in ('t1', 't1ce', 't2', 'flair')}
+        assert chosen == {'t1': '2 T1 AX SE', 't1ce': '5 T1 MPRAGE SAG POST GAD', 't2': '3 T2 TSE AX', 'flair': '4 FLAIR AX'}
+        page.screenshot(path=str(shots/'1-roles.png'))
+        page.click('#study-prepare')
+        page.wait_for_function("document.querySelector('#study-status').textContent.includes('prepared in')",
+                               timeout=300_000)
+        page.wait_for_function("window.mrisegViews && window.mrisegViews.t2.volumes.length === 1", timeout=60_000)
+        assert page.inner_text('#case-name') == 'PHANTOM-5'
+        page.click('#segment')
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=300_000)
+        page.wait_for_selector('a.download:has-text("DICOM SEG")', timeout=60_000)
+        page.screenshot(path=str(shots/'2-segmented.png'))
+        with page.expect_download() as d: page.click('a.download:has-text("DICOM SEG")')
+        seg = tmp_path/'seg.dcm'; d.value.save_as(seg)
+        browser.close()
+    import pydicom
+    ds = pydicom.dcmread(seg)
+    assert ds.Modality == 'SEG' and len(ds.SegmentSequence) == 3
+    assert outside == [], f'requests that left 127.0.0.1: {outside}'
+    assert errors == [], errors

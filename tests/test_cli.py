@@ -211,3 +211,33 @@ def test_app_refuses_what_it_cannot_serve(tmp_path):
     assert r.returncode == 2 and 'is not a folder' in r.stderr
     r = run('app', '--port', '70000', check=False)
     assert r.returncode == 2 and 'argument --port' in r.stderr
+
+def test_prepare_then_predict_back_to_the_scanner(trained, tmp_path):
+    "A DICOM study through `mriseg prepare`, then `predict --native --dicom-seg`; and what either refuses."
+    pydicom = pytest.importorskip('pydicom'); pytest.importorskip('highdicom')
+    import json, nibabel as nib
+    run('phantom', tmp_path/'raw', '--as', 'dicom', '--n', 1, '--shape', '96x96x64', '--seed', 2)
+    study = tmp_path/'raw'/'PHANTOM-2-0'
+    r = run('prepare', study, '--out', tmp_path/'cases', '--spacing', 2.5)
+    assert 'T1 MPRAGE SAG POST GAD' in r.stdout and 'a localizer' in r.stdout
+    case = next(p for p in (tmp_path/'cases').iterdir() if not p.name.startswith('.'))
+    rec = json.loads((case/'prepare.json').read_text())
+    assert set(rec['roles']) == {'t1', 't1ce', 't2', 'flair'} and rec['grid']['spacing'] == 2.5
+    before = (case/'prepare.json').stat().st_mtime_ns
+    r = run('prepare', study, '--out', tmp_path/'cases', check=False)
+    assert r.returncode == 2 and 'already exists' in r.stderr and (case/'prepare.json').stat().st_mtime_ns == before
+    run('predict', trained/'run'/'model', tmp_path/'cases', '--out', tmp_path/'pred', '--native', '--dicom-seg', '--device', 'cpu')
+    for role in ('t1ce', 'flair'):
+        img = nib.load(tmp_path/'pred'/f'{case.name}_{role}_native.nii.gz')
+        assert np.allclose(img.affine, rec['roles'][role]['affine'], atol=1e-5) and list(img.shape) == rec['roles'][role]['shape']
+    seg = pydicom.dcmread(tmp_path/'pred'/f'{case.name}_seg.dcm')
+    assert seg.Modality == 'SEG' and len(seg.SegmentSequence) == 3
+    t1ce = pydicom.dcmread(study/rec['roles']['t1ce']['files'][0], stop_before_pixels=True)
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == t1ce.SeriesInstanceUID
+    # a case prepare did not write: refused before any work
+    brats = find_cases(trained/'data')[0].images[0][0].parent
+    r = run('predict', trained/'run'/'model', brats, '--out', tmp_path/'p2', '--native', check=False)
+    assert r.returncode == 2 and 'prepare.json' in r.stderr and not (tmp_path/'p2').exists()
+    (tmp_path/'junk').mkdir(); (tmp_path/'junk'/'a.txt').write_text('x')
+    r = run('prepare', tmp_path/'junk', '--out', tmp_path/'cases2', check=False)
+    assert r.returncode == 2 and 'holds no MR images' in r.stderr and not (tmp_path/'cases2').exists()

@@ -9,7 +9,7 @@ import pytest
 from mriseg.settings import fingerprint
 
 ROOT = Path(__file__).parents[1]
-TRAINED = ['01_ten_minutes', '03_widgets', '04_reading_metrics', '05_which_network', '06_the_app']  # their numbers come from training
+TRAINED = ['01_ten_minutes', '03_widgets', '04_reading_metrics', '05_which_network', '06_the_app', '07_from_the_scanner']  # their numbers come from training
 MARK = re.compile(r'outputs of preset (\w+), fingerprint (\w+)')
 
 def recorded(path):

@@ -236,7 +236,8 @@ async function showMeasurements() {
   for (const [label, part] of [['mask (NIfTI)', `mask.nii.gz?version=${m.version}`],
                                ['measurements (CSV)', `measurements.csv?version=${m.version}`],
                                ['measurements (JSON)', `measurements?version=${m.version}`],
-                               ['report (PDF)', `report.pdf?version=${m.version}`]]) {
+                               ['report (PDF)', `report.pdf?version=${m.version}`],
+                               ...(state.case.source === 'dicom' ? [['DICOM SEG', `seg.dcm?version=${m.version}`]] : [])]) {
     const a = document.createElement('a');
     a.href = caseUrl(part); a.textContent = label; a.download = ''; a.className = 'download';
     d.append(a);
@@ -295,6 +296,64 @@ async function upload(ev) {
   await openCase(c.id);
 }
 
+// ---- a DICOM study: the roles proposed, confirmed, then prepared into a case ----
+async function showStudy(st) {
+  const box = $('study');
+  box.replaceChildren();
+  const h = document.createElement('h3'); h.textContent = `Study ${st.name}`;
+  const pre = document.createElement('pre'); pre.id = 'study-table';
+  pre.textContent = [st.header, ...st.series.map((s) => s.line)].join('\n');
+  box.append(h, pre);
+  if (st.skipped.length) {
+    const p = document.createElement('p');
+    p.textContent = `skipped ${st.skipped.length} file(s): ` + st.skipped.slice(0, 5).map(([f, w]) => `${f} (${w})`).join('; ');
+    box.append(p);
+  }
+  if (st.problem) { const p = document.createElement('p'); p.className = 'error'; p.textContent = st.problem; box.append(p); }
+  const pick = document.createElement('div'); pick.id = 'study-roles';
+  for (const role of ROLES) {
+    const l = document.createElement('label'); l.textContent = `${role} `;
+    const s = document.createElement('select'); s.dataset.role = role;
+    s.append(new Option('(none)', ''), ...st.series.map((x) => new Option(`${x.number ?? ''} ${x.description}`, x.key)));
+    s.value = st.roles[role] || '';
+    l.append(s); pick.append(l);
+  }
+  const go = document.createElement('button'); go.id = 'study-prepare'; go.textContent = 'Prepare';
+  const status = document.createElement('span'); status.id = 'study-status';
+  go.onclick = () => prepareStudy(st.id).catch((e) => say(e.message, true));
+  box.append(pick, go, status);
+}
+
+async function prepareStudy(id) {
+  const roles = {};
+  document.querySelectorAll('#study-roles select').forEach((s) => { roles[s.dataset.role] = s.value || null; });
+  let st = await api(`studies/${id}/prepare`, {method: 'POST', headers: {'content-type': 'application/json'},
+                                               body: JSON.stringify({roles})});
+  $('study-prepare').disabled = true;
+  while (st.status === 'preparing') {
+    $('study-status').textContent = ` preparing… ${Math.round((Date.now() / 1000 - st.started))} s`;
+    await new Promise((r) => setTimeout(r, 500));
+    st = await api(`studies/${id}`);
+  }
+  $('study-prepare').disabled = false;
+  if (st.status !== 'done') throw new Error(st.error || `preparing failed (${st.status})`);
+  const secs = Object.values(st.seconds || {}).reduce((a, b) => a + b, 0);
+  $('study-status').textContent = ` prepared in ${secs.toFixed(0)} s`;
+  say(`prepared ${st.name}; segment it with the Segment button`);
+  await refreshCases();
+  await openCase(st.case_id);
+}
+
+async function uploadStudy(ev) {
+  ev.preventDefault();
+  const form = new FormData($('study-form'));
+  const f = form.get('study');
+  if (!(f instanceof File) || !f.size) throw new Error('study: choose a zip file of the study first.');
+  say('reading the study…');
+  await showStudy(await api('studies', {method: 'POST', body: form}));
+  say('check the role of each series, then Prepare');
+}
+
 async function dataCases() {
   const d = await api('data');
   const box = $('data-cases');
@@ -317,6 +376,11 @@ async function dataCases() {
 async function main() {
   const guard = (f) => async (...a) => { try { say(''); await f(...a); } catch (e) { say(e.message, true); } };
   $('upload-form').onsubmit = guard(upload);
+  $('study-form').onsubmit = guard(uploadStudy);
+  $('study-open').onclick = guard(async () => {
+    await showStudy(await api('studies/open', {method: 'POST', headers: {'content-type': 'application/json'},
+                                               body: JSON.stringify({path: $('study-path').value})}));
+  });
   $('phantom').onclick = guard(async () => {
     say('making a phantom case…');
     const c = await api('cases/phantom', {method: 'POST', headers: {'content-type': 'application/json'},
