@@ -27,31 +27,55 @@ def _free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-@pytest.fixture
-def server(tmp_path):
-    _need_browser()
-    import uvicorn, torch
-    from mriseg.app import create_app
+def _model(folder):
+    "A random-weight model the app can load."
+    import torch
     from mriseg.model import create_model, save_model
     from mriseg.preprocess import PrepConfig
     from mriseg.io import MODALITIES, BRATS
-    from mriseg.phantom import make_phantom_case
-    from mriseg.datasets import write_case
     torch.manual_seed(0)
-    save_model(create_model('resnet18', n_in=4, img_size=(64, 64)), tmp_path/'model',
+    save_model(create_model('resnet18', n_in=4, img_size=(64, 64)), folder,
                dict(preprocessing=PrepConfig().to_dict(), context=1, slice_size=[64, 64], regions=['WT', 'TC', 'ET'],
                     modalities=list(MODALITIES), scheme=BRATS.to_dict()))
+    return folder
+
+class _Serving:
+    "`app` served on 127.0.0.1 on a thread: its address is `url`."
+    def __init__(self, app):
+        import uvicorn
+        port = _free_port()
+        self.srv = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning'))
+        self.t = threading.Thread(target=self.srv.run, daemon=True); self.t.start()
+        for _ in range(200):
+            if self.srv.started: break
+            time.sleep(.05)
+        self.url = f'http://127.0.0.1:{port}/'
+    def stop(self): self.srv.should_exit = True; self.t.join(10)
+
+def _page(p, outside, errors):
+    "Chromium and a page whose requests beyond 127.0.0.1 are blocked and listed in `outside`, its errors in `errors`."
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    page = browser.new_page(viewport={'width': 1500, 'height': 1000}, accept_downloads=True)
+    def route(r):
+        host = r.request.url.split('/')[2] if '://' in r.request.url else ''
+        if r.request.url.startswith(('data:', 'blob:')) or host.split(':')[0] == '127.0.0.1': r.continue_()
+        else: outside.append(r.request.url); r.abort()
+    page.route('**/*', route)
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    return browser, page
+
+@pytest.fixture
+def server(tmp_path):
+    _need_browser()
+    from mriseg.app import create_app
+    from mriseg.phantom import make_phantom_case
+    from mriseg.datasets import write_case
     img, lab, aff = make_phantom_case(7, (96, 96, 62))
     ref = write_case(tmp_path/'upload', 'BraTS2021_00007', img, lab, aff)
-    port = _free_port()
-    app = create_app(tmp_path/'model', work=tmp_path/'work')
-    srv = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning'))
-    t = threading.Thread(target=srv.run, daemon=True); t.start()
-    for _ in range(200):
-        if srv.started: break
-        time.sleep(.05)
-    yield f'http://127.0.0.1:{port}/', ref, app
-    srv.should_exit = True; t.join(10)
+    app = create_app(_model(tmp_path/'model'), work=tmp_path/'work')
+    s = _Serving(app)
+    yield s.url, ref, app
+    s.stop()
 
 def test_open_segment_correct_report_in_chromium(server, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -59,14 +83,7 @@ def test_open_segment_correct_report_in_chromium(server, tmp_path):
     shots = tmp_path/'screenshots'; shots.mkdir()
     outside, errors = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={'width': 1500, 'height': 1000}, accept_downloads=True)
-        def route(r):
-            host = r.request.url.split('/')[2] if '://' in r.request.url else ''
-            if r.request.url.startswith(('data:', 'blob:')) or host.split(':')[0] == '127.0.0.1': r.continue_()
-            else: outside.append(r.request.url); r.abort()
-        page.route('**/*', route)
-        page.on('pageerror', lambda e: errors.append(str(e)))
+        browser, page = _page(p, outside, errors)
         page.goto(url)
         page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
         assert 'For research use, not for diagnosis' in page.inner_text('header')
@@ -133,30 +150,18 @@ def study_server(tmp_path):
     "A server that prepares studies on a 2.5 mm grid, and a zipped phantom DICOM study to open in it."
     _need_browser()
     pytest.importorskip('pydicom'); pytest.importorskip('highdicom')
-    import uvicorn, torch, zipfile
+    import zipfile
     from mriseg.app import create_app
-    from mriseg.model import create_model, save_model
-    from mriseg.preprocess import PrepConfig
-    from mriseg.io import MODALITIES, BRATS
     from mriseg.scanner import make_phantom_study
-    torch.manual_seed(0)
-    save_model(create_model('resnet18', n_in=4, img_size=(64, 64)), tmp_path/'model',
-               dict(preprocessing=PrepConfig().to_dict(), context=1, slice_size=[64, 64], regions=['WT', 'TC', 'ET'],
-                    modalities=list(MODALITIES), scheme=BRATS.to_dict()))
     s = make_phantom_study(tmp_path/'raw', seed=5, shape=(96, 96, 64))
     zipped = tmp_path/'PHANTOM-5.zip'
     with zipfile.ZipFile(zipped, 'w') as z:
         for f in sorted(s.root.rglob('*')):
             if f.is_file(): z.write(f, f.relative_to(s.root.parent))
-    port = _free_port()
-    app = create_app(tmp_path/'model', work=tmp_path/'work', spacing=2.5)
-    srv = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning'))
-    t = threading.Thread(target=srv.run, daemon=True); t.start()
-    for _ in range(200):
-        if srv.started: break
-        time.sleep(.05)
-    yield f'http://127.0.0.1:{port}/', zipped, app
-    srv.should_exit = True; t.join(10)
+    app = create_app(_model(tmp_path/'model'), work=tmp_path/'work', spacing=2.5)
+    s = _Serving(app)
+    yield s.url, zipped, app
+    s.stop()
 
 def test_dicom_study_to_dicom_seg_in_chromium(study_server, tmp_path):
     "A zipped DICOM study: the roles shown and confirmed, prepared, segmented, and the mask downloaded as a DICOM SEG."
@@ -165,14 +170,7 @@ def test_dicom_study_to_dicom_seg_in_chromium(study_server, tmp_path):
     shots = tmp_path/'screenshots'; shots.mkdir()
     outside, errors = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={'width': 1500, 'height': 1000}, accept_downloads=True)
-        def route(r):
-            host = r.request.url.split('/')[2] if '://' in r.request.url else ''
-            if r.request.url.startswith(('data:', 'blob:')) or host.split(':')[0] == '127.0.0.1': r.continue_()
-            else: outside.append(r.request.url); r.abort()
-        page.route('**/*', route)
-        page.on('pageerror', lambda e: errors.append(str(e)))
+        browser, page = _page(p, outside, errors)
         page.goto(url)
         page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
         page.set_input_files('input[name=study]', str(zipped))
