@@ -6,6 +6,10 @@ import pytest
 import torch
 
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
+# The same slices scored by two processes and by one: float32 sums in another order (other thread counts, other
+# kernels) can tip a voxel whose probability sits at 0.5, moving a Dice by about 1e-5; other slices or a wrong
+# reduction move it by far more.
+DICE_TOL = 1e-4
 SETTINGS = ['--size', '32x32', '--bs', 4, '--n-per-epoch', 48, '--lr', 0.01, '--valid-n', 9, '--device', 'cpu', '--precision', 'fp32']
 
 def torchrun(*args):
@@ -45,7 +49,7 @@ def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path, net):
     hist = pd.read_csv(run/'history.csv')
     assert hist.epoch.tolist() == [0, 1]
     epoch, dices = single_process_dice(run, data)
-    assert dices == pytest.approx(hist.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=1e-6)
+    assert dices == pytest.approx(hist.iloc[epoch][['dice_WT', 'dice_TC', 'dice_ET', 'dice_mean']].tolist(), abs=DICE_TOL)
     # the run made to look stopped after its first epoch, then resumed in DDP with its own settings
     ck = torch.load(run/'checkpoint.pth', weights_only=True); ck['epoch'] = 0; torch.save(ck, run/'checkpoint.pth')
     hist.iloc[:1].to_csv(run/'history.csv', index=False)
@@ -58,4 +62,4 @@ def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path, net):
     # the best model (the first run's, unless the resumed epoch beat it): its recorded Dice is one process's computation
     epoch, dices = single_process_dice(run, data)
     valid = json.loads((run/'model'/'model.json').read_text())['valid']
-    assert dices == pytest.approx([valid[k] for k in ('dice_WT', 'dice_TC', 'dice_ET', 'dice_mean')], abs=1e-6)
+    assert dices == pytest.approx([valid[k] for k in ('dice_WT', 'dice_TC', 'dice_ET', 'dice_mean')], abs=DICE_TOL)
