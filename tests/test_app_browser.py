@@ -52,8 +52,8 @@ class _Serving:
         self.url = f'http://127.0.0.1:{port}/'
     def stop(self): self.srv.should_exit = True; self.t.join(10)
 
-def _page(p, outside, errors):
-    "Chromium and a page whose requests beyond 127.0.0.1 are blocked and listed in `outside`, its errors in `errors`."
+def _page(p, url, outside, errors):
+    "Chromium at `url` once the page is ready; requests beyond 127.0.0.1 blocked and listed in `outside`, errors in `errors`."
     browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
     page = browser.new_page(viewport={'width': 1500, 'height': 1000}, accept_downloads=True)
     def route(r):
@@ -62,6 +62,8 @@ def _page(p, outside, errors):
         else: outside.append(r.request.url); r.abort()
     page.route('**/*', route)
     page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
     return browser, page
 
 @pytest.fixture
@@ -83,9 +85,7 @@ def test_open_segment_correct_report_in_chromium(server, tmp_path):
     shots = tmp_path/'screenshots'; shots.mkdir()
     outside, errors = [], []
     with sync_playwright() as p:
-        browser, page = _page(p, outside, errors)
-        page.goto(url)
-        page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
+        browser, page = _page(p, url, outside, errors)
         assert 'For research use, not for diagnosis' in page.inner_text('header')
         # open: the four sequences and the expert mask, uploaded through the form
         files = {'t1': 0, 't1ce': 1, 't2': 2, 'flair': 3}
@@ -170,9 +170,7 @@ def test_dicom_study_to_dicom_seg_in_chromium(study_server, tmp_path):
     shots = tmp_path/'screenshots'; shots.mkdir()
     outside, errors = [], []
     with sync_playwright() as p:
-        browser, page = _page(p, outside, errors)
-        page.goto(url)
-        page.wait_for_selector('body[data-ready=yes]', timeout=60_000)
+        browser, page = _page(p, url, outside, errors)
         page.set_input_files('input[name=study]', str(zipped))
         page.click('#study-upload')
         page.wait_for_selector('#study-table', timeout=60_000)
@@ -181,6 +179,7 @@ def test_dicom_study_to_dicom_seg_in_chromium(study_server, tmp_path):
         chosen = {r: page.eval_on_selector(f'#study-roles select[data-role={r}]', 'e => e.options[e.selectedIndex].text')
                   for r in ('t1', 't1ce', 't2', 'flair')}
         assert chosen == {'t1': '2 T1 AX SE', 't1ce': '5 T1 MPRAGE SAG POST GAD', 't2': '3 T2 TSE AX', 'flair': '4 FLAIR AX'}
+        assert "with contrast agent 'Gadobutrol'" in page.inner_text('#study-roles')  # why the T1ce is the T1ce
         page.screenshot(path=str(shots/'1-roles.png'))
         page.click('#study-prepare')
         page.wait_for_function("document.querySelector('#study-status').textContent.includes('prepared in')",

@@ -316,7 +316,11 @@ async function showStudy(st) {
     const s = document.createElement('select'); s.dataset.role = role;
     s.append(new Option('(none)', ''), ...st.series.map((x) => new Option(`${x.number ?? ''} ${x.description}`, x.key)));
     s.value = st.roles[role] || '';
-    l.append(s); pick.append(l);
+    const why = document.createElement('small'); why.className = 'why';  // why the chosen series has the role
+    const explain = () => { const x = st.series.find((y) => y.key === s.value);
+      why.textContent = x ? (x.role === role ? x.why : 'chosen by hand') : ''; };
+    s.onchange = explain; explain();
+    l.append(s, why); pick.append(l);
   }
   const go = document.createElement('button'); go.id = 'study-prepare'; go.textContent = 'Prepare';
   const status = document.createElement('span'); status.id = 'study-status';
