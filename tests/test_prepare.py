@@ -234,3 +234,17 @@ def test_native_refused_for_a_case_prepare_did_not_make(tmp_path):
     ref = write_case(tmp_path, 'BraTS2021_00001', np.ones((4, 8, 8, 8)), None)
     with pytest.raises(MrisegError, match='has no prepare.json'): check_native(ref, native=True, dicom_seg=False)
     assert check_native(ref, native=False, dicom_seg=False) is None
+
+def test_series_coverage_of_the_brain(study, prepared):
+    "prepare.json says how much of the brain each series saw: checked against the series' true grids."
+    rec, H, P = truth(study)
+    G, shp = np.array(prepared.record['grid']['affine']), prepared.record['grid']['shape']
+    ijk = np.argwhere(prepared.brain)
+    x = np.linalg.inv(P['t1ce']) @ G @ np.c_[ijk, np.ones(len(ijk))].T  # the brain, in head mm
+    got = prepared.record['skull_strip']['coverage']
+    assert got['t1ce'] == 1.  # the mask is cut to the T1ce's field of view
+    for role, s in rec['series'].items():
+        v = np.linalg.inv(np.array(s['affine_ras'])) @ P[role] @ x  # where the series saw each brain voxel
+        inside = np.all((v[:3] > -.5) & (v[:3] < np.array(s['shape'])[:, None] - .5), axis=0).mean()
+        assert abs(got[role] - inside) < .01, (role, got[role], inside)
+    assert min(got.values()) < .99  # this study's thick axial series miss part of the brain: the check has something to find
