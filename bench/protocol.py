@@ -26,7 +26,7 @@ from mriseg.datasets import find_cases
 from mriseg.datasets import load_case
 from mriseg.evaluate import evaluate, load_prediction
 from mriseg.inference import predict_cases, load_members
-from mriseg.run import write_ensemble
+from mriseg.run import RULES, write_ensemble
 from mriseg.runtime import bf16_pays
 from mriseg.protocol import train_folds, tune_postprocessing, choose_postprocessing, voxel_mm3
 from mriseg.settings import train_settings
@@ -123,7 +123,7 @@ def table(rows)->str:
             'predicting, CPU s / case |\n|---|---|---|---|---|---|---|---|---|---|')
     def pp(r):
         if not r['postprocessing']: return 'none'
-        kept = [f"{k} {g} {v}" for k, d in (r['rules'] or {}).items() for g, v in d.items()]
+        kept = [f"{k} {g} {v}" for k in RULES for g, v in (r['rules'] or {}).get(k, {}).items()]
         return 'chosen: ' + (', '.join(kept) or 'none kept')
     fmt = lambda r: (f"| {r['variant']} | {pp(r)} | " + ' | '.join(f"{r[f'dice_{g}']:.3f}" for g in REGIONS) + ' | '
                      + ' | '.join(f"{r[f'hd95_{g}']:.1f}" for g in REGIONS)

@@ -23,8 +23,8 @@ __all__ = ['PHANTOM_VERSION', 'FOV', 'CENTRE', 'TISSUES', 'CONTRASTS', 'COHORT_F
            'phantom_affine', 'mni_landmarks', 'phantom_parts', 'make_phantom_case', 'make_phantom_cohort',
            'phantom_cohort', 'toy_cohort']
 
-# %% ../nbs/05_phantom.ipynb #5f0664ee
-PHANTOM_VERSION = 2  # bumped whenever a seed gives other cases (2: domain randomisation)
+# %% ../nbs/05_phantom.ipynb #35a5de1d
+PHANTOM_VERSION = 3  # bumped whenever a seed gives other cases (2: domain randomisation; 3: slit ventricles, FLAIR inflow)
 
 @dataclass(frozen=True)
 class PhantomConfig:
@@ -33,18 +33,21 @@ class PhantomConfig:
     texture:bool=True  # smooth intensity texture within tissues
     folding:bool=True  # individual sulci carved into the cortex
     atrophy:bool=True  # sulci and ventricles that vary in width from case to case
-    vessels:bool=True  # vessels in the sulci and the venous sinuses: bright on T1ce, dark on T2
+    vessels:bool=True  # vessels in the sulci, on the ventricles' walls, and the venous sinuses: bright on T1ce, dark on T2
     dura:bool=True  # the falx and patches of dura at the brain's surface: bright on T1ce and FLAIR
     choroid:bool=True  # choroid plexus in the lateral ventricles: bright on T1ce
     caps:bool=True  # periventricular caps and white-matter hyperintensities: bright on FLAIR and T2
     regions:bool=True  # cerebellum, brainstem and deep grey matter, each with intensities of its own
     rim:bool=True  # what skull stripping leaves at the brain's edge: bright or dark patches
+    inflow:bool=True  # CSF not fully suppressed on FLAIR (inflow, incomplete inversion): bright sulci and cisterns
+    fluid:bool=True  # CSF spaces the template lacks: basal cisterns, the ventricles' horns, small cysts
     tumours:bool=True  # varied tumours (high- and low-grade gliomas, cysts, multifocal, metastases); False: one glioma
     blur:bool=True  # random resolution: in-plane blur and thick slices
-    bias:bool=True  # a smooth multiplicative bias field per modality
+    bias:bool=True  # a smooth multiplicative bias field per modality, and a brighter or darker base (a slab's end)
     gamma:bool=True  # a gamma per modality
     noise:bool=True  # Rician noise
     negatives:bool=True  # interpolation overshoot: small negative values at dark edges, as resampled files have
+    fov:bool=True  # a field of view that ends in the cerebellum: the brain cut flat at its base, as many scans are
 
     @classmethod
     def parts(cls)->list:
@@ -127,29 +130,31 @@ def _interp(field, pos, at=None):
     a, b = field[..., at[0], at[1], i0], field[..., at[0], at[1], i0 + 1]
     return a + (b - a)*t
 
-# %% ../nbs/05_phantom.ipynb #b838b9ed
+# %% ../nbs/05_phantom.ipynb #e7da04a6
 TISSUES = ['csf', 'gm', 'wm', 'oedema', 'necrosis', 'enhancing', 'nonenhancing', 'cyst', 'vessel', 'dura',
-           'choroid', 'wmh', 'rim']
+           'choroid', 'wmh', 'rim', 'inflow']
 
 CONTRASTS = np.array([
-    [0.30, 0.32, 2.00, 0.25],   # CSF: dark on T1 and FLAIR, bright on T2
+    [0.30, 0.32, 2.80, 0.18],   # CSF: dark on T1 and FLAIR, bright on T2
     [0.74, 0.80, 0.82, 0.88],   # grey matter
     [1.00, 1.00, 0.60, 0.72],   # white matter: brightest on T1
     [0.70, 0.72, 1.35, 1.45],   # oedema: bright on T2 and FLAIR
     [0.45, 0.42, 1.70, 1.15],   # necrosis: dark on T1ce, bright on T2, on FLAIR dark (fluid) to bright
     [0.75, 1.60, 1.15, 1.45],   # enhancing rim: bright on T1ce, as bright as oedema on FLAIR
     [0.55, 0.58, 1.60, 1.45],   # non-enhancing core: darker on T1, brighter on T2 than oedema
-    [0.35, 0.36, 1.90, 0.40],   # cyst: fluid, near CSF
+    [0.35, 0.36, 2.50, 0.40],   # cyst: fluid, near CSF
     [0.55, 1.80, 0.45, 0.55],   # vessels and sinuses: enhancing blood, a flow void on T2
     [0.60, 1.45, 0.80, 1.15],   # dura and falx: enhancing
     [0.70, 1.55, 1.15, 0.95],   # choroid plexus: enhancing
     [0.86, 0.86, 1.15, 1.30],   # white-matter hyperintensities, periventricular caps
     [1.25, 1.30, 0.95, 1.20],   # what skull stripping left: fat, marrow, dura
+    [0.30, 0.32, 2.80, 1.00],   # CSF bright on FLAIR where its signal was not nulled
 ], np.float32)
 
 _T = {t: i for i, t in enumerate(TISSUES)}
 
 _SD_SCALE = np.ones(CONTRASTS.shape, np.float32)  # how far each tissue's intensity varies, in units of `contrast`
+_SD_SCALE[[0, 7], 2] = 1.5  # fluid on T2 varies more: from 3 to 7 times white matter on real scans
 
 # %% ../nbs/05_phantom.ipynb #9918006c
 _KINDS = ('glioma', 'lowgrade', 'metastasis')
@@ -171,7 +176,7 @@ def _lesion(rng, kind, ml):
 
 _ML = dict(glioma=(10, 250), lowgrade=(15, 150), metastasis=(5, 150))  # whole-tumour volume, mL (log-uniform)
 
-# %% ../nbs/05_phantom.ipynb #d0deb894
+# %% ../nbs/05_phantom.ipynb #9eadddd3
 def _case_params(rng):
     "The random numbers of one case, drawn in a fixed order whatever the `PhantomConfig`."
     kind = _KINDS[int(rng.choice(3, p=[0.5, 0.25, 0.25]))]
@@ -181,7 +186,7 @@ def _case_params(rng):
     simple = _lesion(rng, 'lowgrade' if rng.random() < 0.25 else 'glioma', np.exp(rng.uniform(*np.log((10, 250)))))
     return dict(
         scale=rng.uniform(0.9, 1.04)*rng.uniform(0.97, 1.03, 3), rot=np.deg2rad(rng.uniform(-1, 1, 3)*[3, 3, 6]),
-        elastic=rng.uniform(1.5, 4.), vent=rng.uniform(-0.15, 0.45), kind=kind, lesions=lesions, simple=simple,
+        elastic=rng.uniform(1.5, 4.), vent=rng.uniform(-0.6, 0.45), kind=kind, lesions=lesions, simple=simple,
         log_contrast=rng.standard_normal(CONTRASTS.shape).astype(np.float32),
         atrophy=rng.uniform(0, 0.4), fold=rng.uniform(0.4, 1.), fold_mm=rng.uniform(0.8, 1.6),
         vessels=rng.uniform(0.3, 1.), sinus=bool(rng.random() < 0.6), falx=bool(rng.random() < 0.7),
@@ -194,7 +199,12 @@ def _case_params(rng):
         tex=rng.uniform(0.01, 0.05, 4).astype(np.float32),
         blur=rng.uniform(0, 1., 3), thick=(int(rng.integers(3)), rng.uniform(0, 2.5)) if rng.random() < 0.5 else None,
         bias=rng.uniform(0, 0.3, 4), gamma=np.exp(rng.normal(0, 0.2, 4)), noise=rng.uniform(0.01, 0.04, 4),
-        level=rng.uniform(80, 2000, 4), sharpen=rng.uniform(0.2, 0.8) if rng.random() < 0.5 else 0.)
+        level=rng.uniform(80, 2000, 4), sharpen=rng.uniform(0.2, 0.8) if rng.random() < 0.5 else 0.,
+        vent_axes=np.r_[1., rng.uniform(0.2, 1., 2)],  # slit ventricles: narrower from side to side than long
+        inflow=rng.uniform(0.3, 1.) if rng.random() < 0.5 else 0.,
+        fluid=[(int(rng.integers(3)), rng.random(), rng.uniform(2.5, 9.), rng.uniform(0.1, 0.4))  # where, site, mm, lobes
+               for _ in range(6)][:int(rng.integers(0, 7))],
+        slab=rng.normal(0, 0.25, 4), cut=rng.uniform(5., 35.) if rng.random() < 0.5 else 0.)
 
 # %% ../nbs/05_phantom.ipynb #a21132ee
 def _rotation(angles):
@@ -210,13 +220,13 @@ def _to_vox(aff, mm):
     inv = np.linalg.inv(aff).astype(np.float32)
     return np.einsum('ij,j...->i...', inv[:3, :3], mm) + inv[:3, 3].reshape(3, 1, 1, 1)
 
-# %% ../nbs/05_phantom.ipynb #82f2a122
+# %% ../nbs/05_phantom.ipynb #85207abd
 _VENTRICLES = np.array([0., -12., 17.])  # MNI mm: the middle of the lateral ventricles
 
 def _push(src, c, k, r):
     "Move the pull-back map's sources `src` [3,...] towards `c` by a Gaussian-weighted factor `k` (radius `r` mm)."
     d = src - c.reshape(3, 1, 1, 1)
-    src -= d*k*np.exp(-(d**2).sum(0)/r**2)
+    src -= d*np.reshape(k, (-1, 1, 1, 1))*np.exp(-(d**2).sum(0)/r**2)
 
 # %% ../nbs/05_phantom.ipynb #2f9b786f
 def _sites(p, lesions, wm, gm, depth, grid):
@@ -232,7 +242,7 @@ def _sites(p, lesions, wm, gm, depth, grid):
         out.append(grid[(slice(None),) + at].copy())
     return out
 
-# %% ../nbs/05_phantom.ipynb #b8eab300
+# %% ../nbs/05_phantom.ipynb #233dd359
 def _warp(rng, p, cfg, maps, mni_aff):
     "Control-grid map to MNI voxels (float32 [3,A,B,C]), its axes (mm) and the lesions' centres (mm)."
     axes = _ctrl_axes()
@@ -240,7 +250,7 @@ def _warp(rng, p, cfg, maps, mni_aff):
     c = CENTRE.reshape(3, 1, 1, 1).astype(np.float32)
     src = np.einsum('ij,j...->i...', (_rotation(p['rot'])/p['scale']).astype(np.float32), grid - c) + c
     src += np.stack([_smooth_noise(rng, grid.shape[1:], 12/_CTRL) for _ in range(3)])*p['elastic']
-    if cfg.atrophy: _push(src, _VENTRICLES, p['vent'], 28.)
+    if cfg.atrophy: _push(src, _VENTRICLES, p['vent']*p['vent_axes'], 28.)
     vox = _to_vox(mni_aff, src)
     gm, wm, mask = (_sample(maps[i], vox) for i in range(3))
     depth = distance_transform_edt(mask > 0.5)*_CTRL
@@ -309,12 +319,13 @@ def _thin(mm, sp):
     w = max(mm, 0.6*sp)
     return w, mm/w
 
-# %% ../nbs/05_phantom.ipynb #fde0eb1f
+# %% ../nbs/05_phantom.ipynb #fd3c9492
 def _structures(rng, p, cfg, t, aff, box, at):
     "Grey and white matter after folding and atrophy, and the fractions [P] of vessels, dura, choroid, caps and rim."
     sp = float(np.abs(np.diag(aff)[:3]).mean())
     fold, va, vb = (_at(_field(rng, 2., s), aff, box, at) for s in (2.5, 2., 2.))
-    dura_f, rim_f, wmh_f, cap_f = (_at(_field(rng, c, s), aff, box, at) for c, s in ((6., 1.5), (6., 1.5), (3., 1.2), (8., 1.)))
+    dura_f, rim_f, wmh_f, cap_f, inflow_f, fluid_f = (_at(_field(rng, c, s), aff, box, at) for c, s in
+                                                     ((6., 1.5), (6., 1.5), (3., 1.2), (8., 1.), (6., 2.), (3., 1.5)))
     gm, wm, depth, x, y, z = t['gm'], t['wm'], t['depth'], *t['mm']
     cortex = np.clip(1 - depth/14, 0, 1)
     cereb = _regions(t)[0] if cfg.regions else 0.
@@ -331,12 +342,23 @@ def _structures(rng, p, cfg, t, aff, box, at):
         tis = gm + wm
         tis = tis + h*0.8*(1 - tis)  # and its fissures mostly filled
         gm, wm = gm*(1 - h) + h*share*tis, wm*(1 - h) + h*(1 - share)*tis
+    if cfg.fluid:  # pockets of CSF: by the ventricles (their horns), at the base near the midline (cisterns), deep
+        sites = (t['near'] > 0.2, (z < 5) & (np.abs(x) < 25), depth > 8)
+        for where, u, r, lobes in p['fluid']:
+            cand = np.flatnonzero(sites[where])
+            if not len(cand): continue
+            c = t['mm'][:, cand[min(int(u*len(cand)), len(cand) - 1)]]
+            d = np.sqrt(((t['mm'] - c[:, None])**2).sum(0))
+            v = np.clip((r*(1 + lobes*fluid_f) - d)/max(1., 0.5*sp) + 0.5, 0, 1)
+            gm, wm = gm*(1 - v), wm*(1 - v)
     csf = np.clip(1 - gm - wm, 0, 1)
     f = {}
     if cfg.vessels:  # the intersection of two zero levels is a line: vessels along the sulci, and the sinuses
         w, k = _thin(1.2, sp)
         tube = np.clip(1 - np.sqrt(va**2 + vb**2)/(0.3*w), 0, 1)*k
         v = tube*np.clip(2*csf, 0, 1)*(depth < 25)*p['vessels']
+        w, k = _thin(1., sp)  # and the veins along the ventricles' walls, in patches
+        v = np.maximum(v, _band(t['vent'] - 0.5, 0.35)*k*np.clip(0.5 + vb, 0, 1)*p['vessels'])
         if p['sinus']:
             w, k = _thin(4., sp)
             surf = np.clip(1 - depth/6, 0, 1)
@@ -357,6 +379,9 @@ def _structures(rng, p, cfg, t, aff, box, at):
         f['wmh'] = np.clip(np.maximum(caps, wmh)*wm*1.3, 0, 1)
     if cfg.rim:
         f['rim'] = np.clip(1 - depth/max(2., 1.2*sp), 0, 1)*np.clip(2*(rim_f - 1.2*(1 - p['rim'])), 0, 1)
+    if cfg.inflow and p['inflow']:  # a share of the CSF, more of it near the surface
+        near = np.clip(np.maximum(1 - depth/25, (-5 - z)/30), 0, 1)  # the surface, and the base of the brain
+        f['inflow'] = p['inflow']*np.clip((inflow_f + 1)/2, 0, 1)*(0.5 + 0.5*near)
     return gm, wm, f
 
 # %% ../nbs/05_phantom.ipynb #1345bf7a
@@ -448,16 +473,17 @@ def _tumours(rng, lesions, centres, aff, box, pid, gm, wm, varied):
         lab[tb][put], tis[tb][put], tex[tb][put] = l[put], t[put], n[put]
     return lab, tis, tex
 
-# %% ../nbs/05_phantom.ipynb #5c4bd64b
+# %% ../nbs/05_phantom.ipynb #e117952a
 def _contrasts(p, cfg):
     "Each tissue's intensity per modality for this case: the mean contrasts times a log-normal factor."
     mu = CONTRASTS*np.exp(cfg.contrast*_SD_SCALE*p['log_contrast'])
+    mu[_T['inflow'], :3] = mu[_T['csf'], :3]  # the same fluid: only its FLAIR signal differs
     if cfg.contrast:  # subtle tumours: oedema and the core's tissues part of the way from white matter to their own
         for ks, c in (((_T['oedema'],), p['conspicuity'][0]), ((_T['nonenhancing'], _T['enhancing']), p['conspicuity'][1])):
             for k in ks: mu[k] = mu[_T['wm']] + c*(mu[k] - mu[_T['wm']])
     return mu
 
-# %% ../nbs/05_phantom.ipynb #1d064908
+# %% ../nbs/05_phantom.ipynb #cd961fc9
 def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
     "Intensities [4,P] of the inside voxels: tissue fractions times the case's contrasts, with texture."
     sp = np.abs(np.diag(aff)[:3])
@@ -465,8 +491,10 @@ def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
     F = np.zeros((len(TISSUES), len(gm)), np.float32)
     F[0], F[1], F[2] = np.clip(1 - gm - wm, 0, 1), gm, wm
     for name, v in f.items():
+        if name == 'inflow': continue
         F *= 1 - v
         F[_T[name]] += v
+    if 'inflow' in f: F[_T['inflow']] = f['inflow']*F[0]; F[0] -= F[_T['inflow']]  # a share of the CSF
     if tis.any():  # tumour classes with a partial-volume edge of 0.6 mm, and 12% texture
         lo = [max(int(i.min()) - 3, 0) for i in np.nonzero(tis)]
         hi = [min(int(i.max()) + 4, n) for i, n in zip(np.nonzero(tis), tis.shape)]
@@ -483,13 +511,15 @@ def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
     if cfg.texture: img *= 1 + p['tex'][:, None]*np.stack(texture)
     return img
 
-# %% ../nbs/05_phantom.ipynb #90b98ccd
+# %% ../nbs/05_phantom.ipynb #816c83dc
 def _acquire(rng, p, cfg, img, aff, box, at):
     "The scanner's part: bias, blur, gamma, Rician noise, an arbitrary scale, overshoot; int16 [4, *box]."
     sp = np.abs(np.diag(aff)[:3])
     bias = np.stack([_at(_field(rng, 24., 1.), aff, box, at) for _ in range(4)])
     shape = tuple(b.stop - b.start for b in box)
-    if cfg.bias: img = img*np.exp(p['bias'][:, None]*bias)
+    z = aff[2, 3] + (box[2].start + at[2])*aff[2, 2]
+    base = np.clip(1 - (z - z.min())/30, 0, 1)  # the lowest 30 mm of the brain, where a slab or a stack ends
+    if cfg.bias: img = img*np.exp(p['bias'][:, None]*bias + p['slab'][:, None]*base)
     vol = np.zeros((4, *shape), np.float32)
     vol[(slice(None), *at)] = img
     inside = np.zeros(shape, bool); inside[at] = True
@@ -523,7 +553,7 @@ def _smooth_in(vol, inside, sigma):
     out = np.stack([gaussian_filter(v*inside, sigma, mode='constant') for v in vol])
     return np.where(inside, out/np.maximum(w, 1e-6), 0).astype(np.float32)
 
-# %% ../nbs/05_phantom.ipynb #4c3906ea
+# %% ../nbs/05_phantom.ipynb #93d89428
 def _check_shape(shape):
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -546,6 +576,10 @@ def _build(seed, shape, cfg=None):
     image, label = np.zeros((4, *shape), np.int16), np.zeros(shape, np.uint8)
     image[(slice(None),) + box] = _acquire(rng, p, cfg, painted, aff, box, at)
     label[box] = lab
+    if cfg.fov and p['cut']:  # the slices below `cut` mm above the brain's lowest point were not acquired
+        z = aff[2, 3] + np.arange(shape[2])*aff[2, 2]
+        gone = z < z[box[2].start + at[2].min()] + p['cut']
+        image[..., gone], label[..., gone] = 0, 0
     return SimpleNamespace(p=p, cfg=cfg, aff=aff, box=box, at=at, t=t, gm=gm, wm=wm, f=f, lesions=lesions, tis=tis,
                            painted=painted, image=image, label=label)
 

@@ -17,7 +17,8 @@ from .model import read_model_json
 from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['ENSEMBLE_FILE', 'RULES', 'ModelConfig', 'check_rules', 'read_ensemble', 'write_ensemble', 'Run', 'plot_history']
+__all__ = ['ENSEMBLE_FILE', 'RULES', 'RULES_VOXEL', 'ModelConfig', 'check_rules', 'read_ensemble', 'write_ensemble', 'Run',
+           'plot_history']
 
 # %% ../nbs/09b_run.ipynb #22d6d331
 def _spacing(sp, source)->tuple|None:
@@ -104,9 +105,10 @@ class ModelConfig:
             raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
                               f"{self.context} make {len(MODALITIES) * self.context}")
 
-# %% ../nbs/09b_run.ipynb #961fccf4
+# %% ../nbs/09b_run.ipynb #4756503c
 ENSEMBLE_FILE = 'ensemble.json'
 RULES = ('min_component', 'min_total')
+RULES_VOXEL = 'voxel_mm3'  # the volume (mm³) of the voxels the rules' sizes count; absent: the case's own voxels
 
 def check_rules(rules, # {'min_component': {region: voxels}, 'min_total': {region: voxels}}, or None
                 source='post-processing', # where they were read, for messages
@@ -116,9 +118,13 @@ def check_rules(rules, # {'min_component': {region: voxels}, 'min_total': {regio
     if rules is None: return None
     how = ('give {"min_component": {"WT": 10}, "min_total": {"ET": 50}}: each rule maps region names to whole '
            'numbers of voxels >= 0')
-    if not isinstance(rules, dict) or set(rules) - set(RULES):
+    if not isinstance(rules, dict) or set(rules) - {*RULES, RULES_VOXEL}:
         raise MrisegError(f"{source}: the post-processing rules {rules!r} are not well formed; {how}")
-    out = {}
+    out, vox = {}, rules.get(RULES_VOXEL)
+    if vox is not None:
+        if isinstance(vox, bool) or not isinstance(vox, (int, float, np.number)) or not 0 < vox <= 1e6:
+            raise MrisegError(f"{source}: the post-processing rules' {RULES_VOXEL}={vox!r} is not a voxel volume; give "
+                              "the mm³ of the voxels the sizes count (above 0), or leave it out")
     for k in RULES:
         v = rules.get(k) or {}
         bad = not isinstance(v, dict) or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= 10**9
@@ -128,6 +134,7 @@ def check_rules(rules, # {'min_component': {region: voxels}, 'min_total': {regio
             raise MrisegError(f"{source}: the post-processing rule {k} names region(s) {sorted(unknown)}; the model's "
                               f"regions are {list(regions)}")
         out[k] = {r: int(n) for r, n in v.items()}
+    if vox is not None: out[RULES_VOXEL] = float(vox)
     return out
 
 # %% ../nbs/09b_run.ipynb #8cd88158

@@ -19,7 +19,7 @@ from .phantom import PhantomConfig, phantom_parts
 __all__ = ['PAD', 'HEAD', 'PROTOCOL', 'phantom_head', 'Acquisition', 'acquisition_grid', 'random_pose', 'acquire',
            'write_dicom_series', 'write_localizer', 'make_phantom_study']
 
-# %% ../nbs/05a_scanner.ipynb #20e3ba88
+# %% ../nbs/05a_scanner.ipynb #57a06610
 PAD = 22.  # mm of head around the phantom's field of view
 # tissue: (outer distance from the brain's outline in mm, intensity relative to the brain's median per T1, T1ce, T2, FLAIR)
 HEAD = (('csf', 2.5, (.30, .35, 1.6, .25)), ('inner table', 4.5, (.05, .05, .05, .05)),
@@ -28,10 +28,10 @@ HEAD = (('csf', 2.5, (.30, .35, 1.6, .25)), ('inner table', 4.5, (.05, .05, .05,
 
 def phantom_head(seed=0, # seed of the phantom (the brain) and the head around it
                  shape=(240, 240, 155), # voxels of the phantom's 240 x 240 x 155 mm field of view
-                 cfg:PhantomConfig=None, # the brain's phantom parts; None: everything but the skull-strip rim
+                 cfg:PhantomConfig=None, # the brain's parts; None: all but rim, negatives and fov (a head)
                 ):
     "A phantom head: image float32 [4,X,Y,Z] (`MODALITIES`), labels, brain mask, on a grid `PAD` mm wider; and its RAS affine."
-    cfg = cfg or replace(PhantomConfig(), rim=False, negatives=False)
+    cfg = cfg or replace(PhantomConfig(), rim=False, negatives=False, fov=False)
     b = phantom_parts(seed, shape, cfg)
     sp = np.abs(np.diag(b.aff)[:3])
     pad = np.ceil(PAD/sp).astype(int)
