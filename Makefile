@@ -53,7 +53,7 @@ readme: $(DEV)
 # after a change of the preset or the phantom.
 TUTORIALS = 01_ten_minutes 03_widgets 04_reading_metrics 02_your_brats_data 05_which_network 06_the_app 07_from_the_scanner
 tutorials: $(DEV)
-	rm -rf nbs/tutorials/runs  # their own runs, made afresh: a finished run is reused, even one trained on an older phantom
+	rm -rf nbs/tutorials/runs  # their own runs, made afresh: trained by this code (a finished run would be used again)
 	$(PY) .ci/run_nb.py $(addprefix nbs/tutorials/,$(addsuffix .ipynb,$(TUTORIALS))) nbs/index.ipynb
 	.venv/bin/nbdev_clean
 	$(PY) .ci/nb2md.py nbs/index.ipynb README.md

@@ -132,7 +132,7 @@ def cmd_ensemble(args):
     from mriseg.run import write_ensemble
     print(f"ensemble of {len(args.models)} models: {write_ensemble(args.out, args.models, overwrite=args.overwrite)}")
 
-# %% ../nbs/14_cli.ipynb #a6bf707c
+# %% ../nbs/14_cli.ipynb #272436b2
 def run_demo(out='runs/demo', # the run folder
              data='data/phantom-demo', # where the phantom cohort is made, once
              n:int=40, # phantom cases
@@ -144,12 +144,13 @@ def run_demo(out='runs/demo', # the run folder
     from mriseg.phantom import phantom_cohort
     from mriseg.splits import run_cases
     from mriseg.run import Run
-    from mriseg.train import train
+    from mriseg.train import train, labelled_cases
     from mriseg.protocol import train_folds, tune_postprocessing
     from mriseg.inference import predict_cases
     from mriseg.evaluate import evaluate, print_summary
     run, data = Run(out), Path(data)
     phantom_cohort(data, n=n, shape=shape)  # made once; used again while this generator made it with these settings
+    if not folds and run.state == 'done': run.check_data(labelled_cases(data), data)  # not a model of another cohort
     if folds: train_folds(data, run.path, folds, resume=True, preset=preset, **settings)
     elif run.state == 'done' and run.ensemble.exists():
         print(f'using the model in {run.model} and the post-processing in {run.ensemble}')

@@ -124,7 +124,7 @@ def _check_prepped(p):
         raise MrisegError(f"case {cid}: image {tuple(p.image.shape)} and regions {tuple(p.regions.shape)} must be "
                           "[C,X,Y,Z] and [R,X,Y,Z] of the same X,Y,Z; preprocess the case again")
 
-# %% ../nbs/06_data.ipynb #31e96270
+# %% ../nbs/06_data.ipynb #43c97897
 class SliceDataset:
     "Slices (axial by default) of labelled cases as (image [C*context,H,W], uint8 mask [R,H,W]), drawn tumour-aware."
     n_inp = 1
@@ -164,8 +164,7 @@ class SliceDataset:
         return (f"SliceDataset({len(self.prepped)} cases, {n} slices ({t} with tumour), {len(self)} per epoch, "
                 f"tumour_frac={self.tumour_frac}, context={self.context}, size={self.size}, axis={self.axis})")
 
-
-# %% ../nbs/06_data.ipynb #54ae1b06
+# %% ../nbs/06_data.ipynb #95e9054f
 @patch
 def _index(self:SliceDataset):
     "(case, z) of every slice with brain or tumour, and whether each holds tumour."
@@ -191,8 +190,7 @@ def _draw(self:SliceDataset)->np.ndarray:
     nt = int(round(n * self.tumour_frac)) if len(tum) and len(rest) else n if len(tum) else 0
     return rng.permutation(np.concatenate([_pick(rng, tum, nt), _pick(rng, rest, n - nt)]))
 
-
-# %% ../nbs/06_data.ipynb #45b2e585
+# %% ../nbs/06_data.ipynb #1c7b7974
 @patch
 def resample(self:SliceDataset):
     "Draw the slices of the next epoch; a validation set (`split_idx=1`) keeps its slices."
@@ -213,8 +211,7 @@ def batch(self:SliceDataset, idxs)->tuple:
         get_slice(self.prepped[c].regions, z, 1, self.size, dtype=np.uint8, out=y[j])
     return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
 
-
-# %% ../nbs/06_data.ipynb #dedbbb64
+# %% ../nbs/06_data.ipynb #cf4170f5
 def _resample(t:torch.Tensor, grid:torch.Tensor, mode:str)->torch.Tensor:
     "`t` [B,C,H,W] sampled at `grid` (zeros outside)."
     return F.grid_sample(t, grid, mode=mode, padding_mode='zeros', align_corners=False)
@@ -228,10 +225,10 @@ class SegAugment(RandTransform):
                  zoom:tuple=(0.9, 1.15),  # range of the zoom factor; >1 magnifies
                  p_zoom:float=0.5,  # probability of a zoom, per sample
                  p_flip:float=0.5,  # probability of a left-right flip, per sample
-                 contrast:float=0.25,  # multiply by U(1-contrast, 1+contrast), per sample and modality
-                 p_contrast:float=0.3,
-                 brightness:float=0.2,  # add U(-brightness, brightness), in brain std units
-                 p_brightness:float=0.3,
+                 contrast:float=0.35,  # multiply by U(1-contrast, 1+contrast), per sample and modality
+                 p_contrast:float=0.5,
+                 brightness:float=0.6,  # add U(-brightness, brightness), in brain std units
+                 p_brightness:float=0.5,
                  gamma:tuple=(0.7, 1.5),  # range of the gamma exponent (log-uniform)
                  p_gamma:float=0.3,
                  noise:float=0.1,  # Gaussian noise with std U(0, noise), in brain std units

@@ -49,7 +49,7 @@ def _fold_state(fold:Run, s:TrainSettings)->str:
                           "other settings.")
     return fold.state
 
-# %% ../nbs/12a_protocol.ipynb #f485bf6b
+# %% ../nbs/12a_protocol.ipynb #e5faef23
 def _cv_settings(out, preset, given:dict)->TrainSettings:
     "The settings of the cross-validation in `out`: its folds' own where one is trained (given ones checked), else the preset's."
     now = train_settings(preset, **given)  # checks the values given
@@ -92,6 +92,7 @@ def train_folds(data,  # a dataset folder in any layout `find_cases` reads
     for k in ([fold] if fold is not None else range(folds)):
         run = Run(out).fold(k)
         fdir, state = run.path, _fold_state(run, s)
+        if state == 'done': run.check_data(refs, data)  # a fold trained on these cases, not on a cohort made again
         if state == 'partial' and not resume:
             raise MrisegError(f"{fdir}: holds an interrupted fold. Pass resume=True to continue it, or use another "
                               "run folder.")

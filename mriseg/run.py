@@ -17,8 +17,8 @@ from .model import read_model_json
 from .settings import TrainSettings
 
 # %% auto #0
-__all__ = ['ENSEMBLE_FILE', 'RULES', 'RULES_VOXEL', 'ModelConfig', 'check_rules', 'read_ensemble', 'write_ensemble', 'Run',
-           'plot_history']
+__all__ = ['ENSEMBLE_FILE', 'RULES', 'RULES_VOXEL', 'ModelConfig', 'check_rules', 'read_ensemble', 'write_ensemble',
+           'data_identity', 'Run', 'plot_history']
 
 # %% ../nbs/09b_run.ipynb #22d6d331
 def _spacing(sp, source)->tuple|None:
@@ -180,7 +180,29 @@ def write_ensemble(folder, # where to write ensemble.json (created if needed)
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(spec, indent=1) + '\n')
     return path
 
-# %% ../nbs/09b_run.ipynb #c0039aac
+# %% ../nbs/09b_run.ipynb #62599543
+def data_identity(refs)->dict:
+    "Each case's files by name and size in bytes: what a run records of its data (`data.json`)."
+    out = {}
+    for r in refs:
+        try: out[r.case_id] = sorted([Path(f).name, Path(f).stat().st_size] for f in r.files)
+        except FileNotFoundError as e:
+            raise MrisegError(f"{e.filename}: file not found (case {r.case_id}). Check the dataset folder.") from None
+    return out
+
+def _data_diff(was:dict, now:dict)->list:
+    "What differs between two `data_identity`s, in words."
+    gone, new = sorted(set(was) - set(now)), sorted(set(now) - set(was))
+    diff = [f"{len(gone)} of its cases are gone ({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''})"] if gone else []
+    if new: diff.append(f"{len(new)} cases are new ({', '.join(new[:3])}{', ...' if len(new) > 3 else ''})")
+    for c in sorted(set(was) & set(now)):
+        a, b = dict(map(tuple, was[c])), dict(map(tuple, now[c]))
+        ch = [f"{f} {a.get(f, 'absent')} bytes then, {b.get(f, 'absent')} now" for f in sorted(set(a) | set(b))
+              if a.get(f) != b.get(f)]
+        if ch: diff.append(f"case {c}: {'; '.join(ch[:2])}")
+    return diff
+
+# %% ../nbs/09b_run.ipynb #1c9eecc3
 class Run:
     "A run folder written by `train`: its parts, its model's config, its history and its state (new, partial, done)."
     def __init__(self, path): self.path = Path(path)
@@ -195,6 +217,7 @@ class Run:
     cache = property(lambda self: self.path/'cache')
     folds_csv = property(lambda self: self.path/'folds.csv')
     cv = property(lambda self: self.path/'cv')
+    data = property(lambda self: self.path/'data.json')
     def fold(self, k:int)->Run: return Run(self.path/f'fold_{k}')
     def folds(self)->list: return sorted((Run(p) for p in self.path.glob('fold_*') if p.is_dir()), key=lambda r: r.path.name)
 
@@ -225,6 +248,24 @@ class Run:
         if there and not resume:
             raise MrisegError(f"{self.path}: already holds a run ({', '.join(there)}). Pass resume=True to continue it, "
                               "or choose another folder.")
+
+    def write_data(self, refs):
+        "Record `refs`' `data_identity` in `data.json`."
+        with atomic_path(self.data) as tmp: tmp.write_text(json.dumps(dict(cases=data_identity(refs)), indent=1))
+
+    def check_data(self, refs, data=None):
+        "Refuse unless `refs` (of the folder `data`) are the cases this run was trained on (`data.json`); none: pass."
+        if not self.data.exists(): return
+        try: was = json.loads(self.data.read_text())['cases']
+        except (ValueError, KeyError, TypeError):
+            raise MrisegError(f"{self.data}: not a run's data record (JSON with 'cases'). Train a new run in another "
+                              "folder.") from None
+        diff = _data_diff(was, data_identity(refs))
+        if not diff: return
+        n = len(diff)
+        raise MrisegError(f"{self.path}: was trained on other data than {data or 'these cases'}: {'; '.join(diff[:3])}"
+                          f"{f' (and {n - 3} more)' if n > 3 else ''}. The data was changed or made again since the "
+                          f"run began. Train a new run in another folder, or delete {self.path} to train it again.")
 
 # %% ../nbs/09b_run.ipynb #a3b93761
 def plot_history(hist:pd.DataFrame, path=None):

@@ -263,7 +263,7 @@ def _init_weights(learn, init):
     init = dict(model=str(init), weights_sha256=cfg.get('weights_sha256'))
     learn.config = dataclasses.replace(learn.config, extra={**learn.config.extra, 'init': init})
 
-# %% ../nbs/10_train.ipynb #92fd316b
+# %% ../nbs/10_train.ipynb #33a2d727
 @with_settings
 def train(data,  # a dataset folder in any layout `find_cases` reads (cases with masks are used)
           out,  # the run folder: split.csv, history.csv, curves.png, model/, checkpoint.pth
@@ -297,9 +297,12 @@ def _prepare_run(run:Run, refs, cache, s, resume, split):
     "Write the run's split and build its cache; where that fails in a folder this call made, take the folder away."
     fresh = not any(p.name != LOCK_FILE for p in run.path.iterdir())
     run.check_start(resume)  # again, now that this process is the folder's one writer
+    if resume: run.check_data(refs)  # the cases the run began with, not a cohort made again since
     try:
         cache.build(refs)  # every case read and checked, the test patients too, before the split is written
-        return _split([r.case_id for r in refs], run, s, resume, split)
+        split = _split([r.case_id for r in refs], run, s, resume, split)
+        if not run.data.exists(): run.write_data(refs)  # a run from before data.json records what it goes on with
+        return split
     except BaseException:
         if fresh: _empty(run.path)
         raise
