@@ -211,7 +211,7 @@ def batch(self:SliceDataset, idxs)->tuple:
         get_slice(self.prepped[c].regions, z, 1, self.size, dtype=np.uint8, out=y[j])
     return TensorImage(torch.from_numpy(x)), TensorMask(torch.from_numpy(y))
 
-# %% ../nbs/06_data.ipynb #cf4170f5
+# %% ../nbs/06_data.ipynb #31512784
 def _resample(t:torch.Tensor, grid:torch.Tensor, mode:str)->torch.Tensor:
     "`t` [B,C,H,W] sampled at `grid` (zeros outside)."
     return F.grid_sample(t, grid, mode=mode, padding_mode='zeros', align_corners=False)
@@ -226,9 +226,9 @@ class SegAugment(RandTransform):
                  p_zoom:float=0.5,  # probability of a zoom, per sample
                  p_flip:float=0.5,  # probability of a left-right flip, per sample
                  contrast:float=0.35,  # multiply by U(1-contrast, 1+contrast), per sample and modality
-                 p_contrast:float=0.5,
+                 p_contrast:float=0.3,
                  brightness:float=0.6,  # add U(-brightness, brightness), in brain std units
-                 p_brightness:float=0.5,
+                 p_brightness:float=0.3,
                  gamma:tuple=(0.7, 1.5),  # range of the gamma exponent (log-uniform)
                  p_gamma:float=0.3,
                  noise:float=0.1,  # Gaussian noise with std U(0, noise), in brain std units
