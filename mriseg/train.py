@@ -263,10 +263,10 @@ def _init_weights(learn, init):
     init = dict(model=str(init), weights_sha256=cfg.get('weights_sha256'))
     learn.config = dataclasses.replace(learn.config, extra={**learn.config.extra, 'init': init})
 
-# %% ../nbs/10_train.ipynb #33a2d727
+# %% ../nbs/10_train.ipynb #74c50c54
 @with_settings
 def train(data,  # a dataset folder in any layout `find_cases` reads (cases with masks are used)
-          out,  # the run folder: split.csv, history.csv, curves.png, model/, checkpoint.pth
+          out,  # the run folder: split.csv, data.json, history.csv, curves.png, model/, checkpoint.pth
           preset='cpu',  # 'cpu' or 'gpu': see `PRESETS`
           resume=False,  # continue the run in `out` from its last finished epoch, with its own settings
           cache=None,  # preprocessing cache folder; default `out`/cache

@@ -45,7 +45,7 @@ def test_ddp_run_on_cpu_writes_one_run_and_resumes(tmp_path, net):
     toy_cohort(data, n=6)
     r = torchrun('train', data, '--out', run, '--epochs', 2, *SETTINGS, *NETWORKS[net])
     assert r.stdout.count('best model:') == 1  # rank 0 speaks for the run
-    assert {p.name for p in run.iterdir()} == {'split.csv', 'cache', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'}
+    assert {p.name for p in run.iterdir()} == {'split.csv', 'data.json', 'cache', 'history.csv', 'curves.png', 'model', 'checkpoint.pth'}
     hist = pd.read_csv(run/'history.csv')
     assert hist.epoch.tolist() == [0, 1]
     epoch, dices = single_process_dice(run, data)
