@@ -112,7 +112,7 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
     finally: model.train(was_training)
     return np.ascontiguousarray(axis_unview(out, axis))
 
-# %% ../nbs/11_inference.ipynb #eed293f0
+# %% ../nbs/11_inference.ipynb #5b9e1317
 _CONNECTED_26 = np.ones((3, 3, 3), bool)  # voxels that touch by a face, an edge or a corner are one component
 
 def _inside(scheme:LabelScheme, name:str)->list:
@@ -123,7 +123,7 @@ def _inside(scheme:LabelScheme, name:str)->list:
 def _rules(min_size, et_to_core, scheme, rules):
     "The clean-up rules: `rules` if given, else `min_size` for the first region and `et_to_core` for ET."
     if rules is not None: return check_rules(rules, 'post-processing rules', scheme.region_names)
-    return dict(min_component={scheme.region_names[0]: int(min_size)},
+    return dict(min_component={scheme.region_names[0]: int(min_size)}, min_core={},
                 min_total={'ET': int(et_to_core)} if 'ET' in scheme.region_names else {})
 
 def rules_on_grid(rules:dict, spacing)->dict:
@@ -138,10 +138,10 @@ def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
                 min_size:int=10, # first-region (whole-tumour) components with fewer voxels are removed; 0 keeps all
                 et_to_core:int=0, # relabel ET (4) as core (1) when there are fewer ET voxels than this; 0: never
                 scheme:LabelScheme=BRATS, # the labels' scheme
-                rules:dict=None, # {'min_component': {region: voxels}, 'min_total': {region: voxels}}; replaces the two above
+                rules:dict=None, # {'min_component': {...}, 'min_core': {...}, 'min_total': {region: voxels}}; replaces the two above
                 spacing=None, # the labels' voxel size (mm): rules that carry a `voxel_mm3` count the same volumes here
                )->np.ndarray: # the cleaned labels (a new array)
-    "Drop components smaller than a size from a region and the regions inside it; remove a region whose total is small."
+    "Drop a region's components that are small or hold too little of the regions inside it; remove a region whose total is small."
     rules, R = rules_on_grid(_rules(min_size, et_to_core, scheme, rules), spacing), regions(labels, scheme).copy()
     for i, name in enumerate(scheme.region_names):
         n = int(rules['min_component'].get(name, 0))
@@ -149,6 +149,12 @@ def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
             cc, k = connected_components(R[i], structure=_CONNECTED_26)
             small = np.flatnonzero(np.bincount(cc.ravel(), minlength=k + 1) < n)
             gone = np.isin(cc, small[small > 0])
+            for j in _inside(scheme, name): R[j] &= ~gone
+        n, inner = int(rules['min_core'].get(name, 0)), [j for j in _inside(scheme, name) if j != i]
+        if n > 0 and inner and R[i].any():  # components holding fewer than n voxels of the regions inside
+            cc, k = connected_components(R[i], structure=_CONNECTED_26)
+            held = np.bincount(cc[np.logical_or.reduce(R[inner])], minlength=k + 1)
+            gone = np.isin(cc, np.flatnonzero(held < n)[1:])  # [1:]: not the background
             for j in _inside(scheme, name): R[j] &= ~gone
         n = int(rules['min_total'].get(name, 0))
         if n > 0 and 0 < R[i].sum() < n: R[i] = False

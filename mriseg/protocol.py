@@ -121,7 +121,7 @@ def cv_summary(per_case:pd.DataFrame,  # `evaluate`'s per-case table with a `fol
     s['folds'] = per_case.fold.nunique()
     return s
 
-# %% ../nbs/12a_protocol.ipynb #f6ca3a5a
+# %% ../nbs/12a_protocol.ipynb #f85ee75c
 SIZES = (10, 25, 50, 100, 250, 500, 1000)  # mm³: the sizes each rule is tried with (1000 mm³ = 1 mL)
 
 def _crop_pair(pred, gt):
@@ -148,19 +148,21 @@ def choose_postprocessing(pairs,  # (predicted labels, ground-truth labels) of e
                           sizes=SIZES,  # the sizes to try, in mm³
                           voxel_mm3:float=1.,  # the volume of a voxel: the rules count voxels
                          )->tuple:  # (rules kept, in voxels of `voxel_mm3`, which they record; table of every rule tried)
-    "Keep each rule that lowers no case's Dice and raises their mean (the first region's components: does not lower it)."
+    "Keep each rule that lowers no case's Dice and raises their mean (the first region's components and cores: does not lower it)."
     pairs, names = [_crop_pair(p, t) for p, t in pairs], scheme.region_names
-    rules = dict(min_component={}, min_total={})
+    rules = {k: {} for k in RULES}
     sizes = sorted({max(1, int(round(s / voxel_mm3))) for s in sizes})  # voxels
     now = _dices(pairs, rules, scheme)  # [cases, regions]
     rows = []
-    for kind, r in [('min_component', r) for r in names] + [('min_total', r) for r in names[1:]]:
+    cored = [r for r in names[:1] if any(set(scheme.regions[o]) < set(scheme.regions[r]) for o in names)]  # WT, if it holds regions
+    for kind, r in [('min_component', r) for r in names] + [('min_core', r) for r in cored] + [('min_total', r) for r in names[1:]]:
         tried = {v: _dices(pairs, {**rules, kind: {**rules[kind], r: v}}, scheme) for v in sizes}
         worse = {v: int((d.mean(1) < now.mean(1) - 1e-9).sum()) for v, d in tried.items()}  # cases it costs
         floor = kind == 'min_component' and r == names[0]  # specks of the whole tumour: the largest size that costs nothing
+        prior = floor or (kind == 'min_core' and r == names[0])  # ... and its components with no core: the smallest
         v = max(tried, key=lambda v: (worse[v] == 0, round(tried[v].mean(), 9), v if floor else -v))
         gain = tried[v].mean() - now.mean()
-        keep = worse[v] == 0 and (gain > 1e-9 or (floor and gain > -1e-9 and v > 1))  # 1 voxel removes nothing
+        keep = worse[v] == 0 and (gain > 1e-9 or (prior and gain > -1e-9 and (v > 1 or not floor)))  # 1 voxel: no speck
         b, a = now.mean(0), tried[v].mean(0)
         rows.append(dict(rule=kind, region=r, size=v, size_mm3=v * voxel_mm3, kept=keep, cases_worse=worse[v],
                          dice_before=b.mean(), dice_after=a.mean(), **{f'{n}_before': d for n, d in zip(names, b)},

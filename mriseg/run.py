@@ -105,19 +105,19 @@ class ModelConfig:
             raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
                               f"{self.context} make {len(MODALITIES) * self.context}")
 
-# %% ../nbs/09b_run.ipynb #4756503c
+# %% ../nbs/09b_run.ipynb #8f32fc91
 ENSEMBLE_FILE = 'ensemble.json'
-RULES = ('min_component', 'min_total')
+RULES = ('min_component', 'min_core', 'min_total')  # in the order `postprocess` applies them to each region
 RULES_VOXEL = 'voxel_mm3'  # the volume (mm³) of the voxels the rules' sizes count; absent: the case's own voxels
 
-def check_rules(rules, # {'min_component': {region: voxels}, 'min_total': {region: voxels}}, or None
+def check_rules(rules, # {'min_component': {region: voxels}, 'min_core': {...}, 'min_total': {...}}, or None
                 source='post-processing', # where they were read, for messages
                 regions=None, # the region names they may name; None: any
                )->dict|None:
     "The post-processing rules with every size a whole number of voxels >= 0, or None; a malformed set raises."
     if rules is None: return None
-    how = ('give {"min_component": {"WT": 10}, "min_total": {"ET": 50}}: each rule maps region names to whole '
-           'numbers of voxels >= 0')
+    how = ('give {"min_component": {"WT": 10}, "min_core": {"WT": 1}, "min_total": {"ET": 50}}: each rule maps '
+           'region names to whole numbers of voxels >= 0')
     if not isinstance(rules, dict) or set(rules) - {*RULES, RULES_VOXEL}:
         raise MrisegError(f"{source}: the post-processing rules {rules!r} are not well formed; {how}")
     out, vox = {}, rules.get(RULES_VOXEL)

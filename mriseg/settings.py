@@ -169,12 +169,14 @@ def train_settings(preset='cpu', # 'cpu' or 'gpu': see `PRESETS`
     if unknown: raise MrisegError(f"unknown training setting(s) {sorted(unknown)}. Known: {', '.join(setting_names())}.")
     return dataclasses.replace(PRESETS[preset], **{k: v for k, v in given.items() if v is not None})
 
-# %% ../nbs/09a_settings.ipynb #6314ee6d
+# %% ../nbs/09a_settings.ipynb #fb387521
 def fingerprint(preset='cpu')->str:
-    "A short hash of the `preset`'s settings and of the phantom's and the preprocessing's versions."
+    "A short hash of the `preset`'s settings, the augmentation's defaults, and the phantom's and the preprocessing's versions."
     from mriseg.phantom import PHANTOM_VERSION
     from mriseg.preprocess import PREP_VERSION
-    s = json.dumps(dict(settings=PRESETS[preset].to_dict(), phantom=PHANTOM_VERSION, prep=PREP_VERSION), sort_keys=True)
+    from mriseg.data import SegAugment
+    s = json.dumps(dict(settings=PRESETS[preset].to_dict(), augment=SegAugment().settings(), phantom=PHANTOM_VERSION,
+                        prep=PREP_VERSION), sort_keys=True)
     return hashlib.sha1(s.encode()).hexdigest()[:10]
 
 # %% ../nbs/09a_settings.ipynb #544db160
