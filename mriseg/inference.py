@@ -112,7 +112,7 @@ def predict_volume(model, # network: [B, C*context, H, W] -> logits [B, n_out, H
     finally: model.train(was_training)
     return np.ascontiguousarray(axis_unview(out, axis))
 
-# %% ../nbs/11_inference.ipynb #5b9e1317
+# %% ../nbs/11_inference.ipynb #f3338ce8
 _CONNECTED_26 = np.ones((3, 3, 3), bool)  # voxels that touch by a face, an edge or a corner are one component
 
 def _inside(scheme:LabelScheme, name:str)->list:
@@ -143,21 +143,18 @@ def postprocess(labels:np.ndarray, # canonical uint8 labels [X,Y,Z]
                )->np.ndarray: # the cleaned labels (a new array)
     "Drop a region's components that are small or hold too little of the regions inside it; remove a region whose total is small."
     rules, R = rules_on_grid(_rules(min_size, et_to_core, scheme, rules), spacing), regions(labels, scheme).copy()
-    for i, name in enumerate(scheme.region_names):
-        n = int(rules['min_component'].get(name, 0))
-        if n > 0 and R[i].any():
+    for kind in RULES:  # each kind of rule on every region before the next kind: cores are counted once specks are gone
+        for i, name in enumerate(scheme.region_names):
+            n, inner = int(rules[kind].get(name, 0)), [j for j in _inside(scheme, name) if j != i]
+            if n <= 0 or not R[i].any() or (kind == 'min_core' and not inner): continue
+            if kind == 'min_total':
+                if R[i].sum() < n: R[i] = False
+                continue
             cc, k = connected_components(R[i], structure=_CONNECTED_26)
-            small = np.flatnonzero(np.bincount(cc.ravel(), minlength=k + 1) < n)
+            held = cc.ravel() if kind == 'min_component' else cc[np.logical_or.reduce(R[inner])]  # its voxels, or its core's
+            small = np.flatnonzero(np.bincount(held, minlength=k + 1) < n)
             gone = np.isin(cc, small[small > 0])
             for j in _inside(scheme, name): R[j] &= ~gone
-        n, inner = int(rules['min_core'].get(name, 0)), [j for j in _inside(scheme, name) if j != i]
-        if n > 0 and inner and R[i].any():  # components holding fewer than n voxels of the regions inside
-            cc, k = connected_components(R[i], structure=_CONNECTED_26)
-            held = np.bincount(cc[np.logical_or.reduce(R[inner])], minlength=k + 1)
-            gone = np.isin(cc, np.flatnonzero(held < n)[1:])  # [1:]: not the background
-            for j in _inside(scheme, name): R[j] &= ~gone
-        n = int(rules['min_total'].get(name, 0))
-        if n > 0 and 0 < R[i].sum() < n: R[i] = False
     return labels_from_regions(R, scheme)
 
 # %% ../nbs/11_inference.ipynb #c5829e25
