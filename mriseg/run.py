@@ -105,9 +105,9 @@ class ModelConfig:
             raise MrisegError(f"{source}: the network takes {n_in} channels, but {len(MODALITIES)} modalities x context "
                               f"{self.context} make {len(MODALITIES) * self.context}")
 
-# %% ../nbs/09b_run.ipynb #8f32fc91
+# %% ../nbs/09b_run.ipynb #dbe1963a
 ENSEMBLE_FILE = 'ensemble.json'
-RULES = ('min_component', 'min_core', 'min_total')  # in the order `postprocess` applies them to each region
+RULES = ('min_component', 'min_core', 'min_total')  # the order `postprocess` applies them in, each kind to every region
 RULES_VOXEL = 'voxel_mm3'  # the volume (mm³) of the voxels the rules' sizes count; absent: the case's own voxels
 
 def check_rules(rules, # {'min_component': {region: voxels}, 'min_core': {...}, 'min_total': {...}}, or None

@@ -136,7 +136,7 @@ def _sets(refs, split):
                           "one.")
     return trn, val
 
-# %% ../nbs/10_train.ipynb #04da2f39
+# %% ../nbs/10_train.ipynb #65df64c2
 def _apart(kwargs:dict)->tuple:
     "(the training settings among `kwargs`, the rest)."
     names = set(setting_names())
@@ -161,11 +161,12 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
     trn, val = _sets(refs, split)
     prep = prep or PrepConfig()
     prepped = _prepare(trn + val, cache, prep, progress)
+    aug = dl_kwargs.pop('aug', True)
+    aug = SegAugment(context=s.context) if aug is True else aug  # model.json records its settings, another transform's name, or None
     dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=s.bs, size=s.size, context=s.context,
                             tumour_frac=s.tumour_frac, n_per_epoch=s.n_per_epoch, valid_n=s.valid_n,
-                            device=get_device(device), seed=s.seed, axis=s.axis, **dl_kwargs)
-    sc, aug = refs[0].scheme, dl_kwargs.get('aug', True)
-    aug = SegAugment(context=s.context) if aug is True else aug  # model.json records its settings, another transform's name, or None
+                            device=get_device(device), seed=s.seed, axis=s.axis, aug=aug, **dl_kwargs)
+    sc = refs[0].scheme
     dls.config = ModelConfig(list(sc.region_names), prep, s.size, s.context, s.axis,
                              tuple(np.median([p.spacing for p in prepped], 0).round(4).tolist()), scheme=sc.to_dict(),
                              train=s, preset=preset, extra=dict(augment=aug.settings() if isinstance(aug, SegAugment)
