@@ -245,8 +245,12 @@ class SegAugment(RandTransform):
 
     def settings(self)->dict:
         "Its ranges and probabilities, JSON-ready (a model records them; the tutorials' fingerprint holds the defaults')."
-        names = [n for n in inspect.signature(SegAugment.__init__).parameters if n not in ('self', 'context')]
-        return {n: list(v) if isinstance(v := getattr(self, n), tuple) else v for n in names}
+        names = [n for c in type(self).__mro__[:type(self).__mro__.index(SegAugment) + 1]  # a subclass's arguments too
+                 for n, a in inspect.signature(c.__init__).parameters.items()
+                 if n not in ('self', 'context') and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD) and hasattr(self, n)]
+        names = list(dict.fromkeys(names))
+        s = {n: list(v) if isinstance(v := getattr(self, n), tuple) else v for n in names}
+        return s if type(self) is SegAugment else {'class': f'{type(self).__module__}.{type(self).__qualname__}', **s}
 
     def before_call(self, b, split_idx):
         "Draw this batch's sampling grid, one affine per sample, shared by the image and its masks."
