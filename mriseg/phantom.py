@@ -23,8 +23,9 @@ __all__ = ['PHANTOM_VERSION', 'FOV', 'CENTRE', 'TISSUES', 'CONTRASTS', 'COHORT_F
            'phantom_affine', 'mni_landmarks', 'phantom_parts', 'make_phantom_case', 'make_phantom_cohort',
            'phantom_cohort', 'toy_cohort']
 
-# %% ../nbs/05_phantom.ipynb #35a5de1d
-PHANTOM_VERSION = 3  # bumped whenever a seed gives other cases (2: domain randomisation; 3: slit ventricles, FLAIR inflow)
+# %% ../nbs/05_phantom.ipynb #6184f6f0
+PHANTOM_VERSION = 4  # bumped whenever a seed gives other cases (2: domain randomisation; 3: slit ventricles, FLAIR inflow;
+                     # 4: oedema that fades at its edge)
 
 @dataclass(frozen=True)
 class PhantomConfig:
@@ -42,6 +43,7 @@ class PhantomConfig:
     inflow:bool=True  # CSF not fully suppressed on FLAIR (inflow, incomplete inversion): bright sulci and cisterns
     fluid:bool=True  # CSF spaces the template lacks: basal cisterns, the ventricles' horns, small cysts
     tumours:bool=True  # varied tumours (high- and low-grade gliomas, cysts, multifocal, metastases); False: one glioma
+    fringe:bool=True  # oedema that fades over its outer few mm, still labelled oedema, as raters draw it
     blur:bool=True  # random resolution: in-plane blur and thick slices
     bias:bool=True  # a smooth multiplicative bias field per modality, and a brighter or darker base (a slab's end)
     gamma:bool=True  # a gamma per modality
@@ -483,7 +485,7 @@ def _contrasts(p, cfg):
             for k in ks: mu[k] = mu[_T['wm']] + c*(mu[k] - mu[_T['wm']])
     return mu
 
-# %% ../nbs/05_phantom.ipynb #cd961fc9
+# %% ../nbs/05_phantom.ipynb #8eccac63
 def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
     "Intensities [4,P] of the inside voxels: tissue fractions times the case's contrasts, with texture."
     sp = np.abs(np.diag(aff)[:3])
@@ -495,7 +497,7 @@ def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
         F *= 1 - v
         F[_T[name]] += v
     if 'inflow' in f: F[_T['inflow']] = f['inflow']*F[0]; F[0] -= F[_T['inflow']]  # a share of the CSF
-    if tis.any():  # tumour classes with a partial-volume edge of 0.6 mm, and 12% texture
+    if tis.any():  # tumour classes with a partial-volume edge of 0.6 mm, a fading oedema (`fringe`), and 12% texture
         lo = [max(int(i.min()) - 3, 0) for i in np.nonzero(tis)]
         hi = [min(int(i.max()) + 4, n) for i, n in zip(np.nonzero(tis), tis.shape)]
         sub = tuple(slice(a, b) for a, b in zip(lo, hi))
@@ -503,6 +505,11 @@ def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
         ins = ins[sub]
         idx = np.full(tis.shape, -1, np.int64); idx[at] = np.arange(len(gm)); idx = idx[sub][ins]
         soft = np.stack([gaussian_filter((tis[sub] == k).astype(np.float32), 0.6/sp)[ins] for k in _TUMOUR])
+        fr = np.random.default_rng(int(rng.integers(1 << 31)))  # its own numbers: the rest of the case as without it
+        if fr.random() < 0.6 and cfg.fringe:  # the oedema fades over its outer `mm` to `f0` of itself
+            mm, f0 = fr.uniform(2., 8.), fr.uniform(0.15, 0.5)
+            d = distance_transform_edt(tis[sub] > 0, sampling=sp)[ins]  # mm inside the tumour's outer edge
+            soft[0] *= f0 + (1 - f0)*np.clip(d/mm, 0, 1)
         soft *= 1 + 0.12*tex[sub][ins]
         s = np.minimum(soft.sum(0), 1)
         F[:, idx] *= 1 - s
