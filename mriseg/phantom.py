@@ -485,7 +485,7 @@ def _contrasts(p, cfg):
             for k in ks: mu[k] = mu[_T['wm']] + c*(mu[k] - mu[_T['wm']])
     return mu
 
-# %% ../nbs/05_phantom.ipynb #8eccac63
+# %% ../nbs/05_phantom.ipynb #543d9ab6
 def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
     "Intensities [4,P] of the inside voxels: tissue fractions times the case's contrasts, with texture."
     sp = np.abs(np.diag(aff)[:3])
@@ -506,8 +506,8 @@ def _paint(rng, p, cfg, aff, box, at, gm, wm, f, tis, tex):
         idx = np.full(tis.shape, -1, np.int64); idx[at] = np.arange(len(gm)); idx = idx[sub][ins]
         soft = np.stack([gaussian_filter((tis[sub] == k).astype(np.float32), 0.6/sp)[ins] for k in _TUMOUR])
         fr = np.random.default_rng(int(rng.integers(1 << 31)))  # its own numbers: the rest of the case as without it
-        if fr.random() < 0.6 and cfg.fringe:  # the oedema fades over its outer `mm` to `f0` of itself
-            mm, f0 = fr.uniform(2., 8.), fr.uniform(0.15, 0.5)
+        if fr.random() < 0.8 and cfg.fringe:  # the oedema fades over its outer `mm` to `f0` of itself
+            mm, f0 = fr.uniform(3., 10.), fr.uniform(0.1, 0.4)
             d = distance_transform_edt(tis[sub] > 0, sampling=sp)[ins]  # mm inside the tumour's outer edge
             soft[0] *= f0 + (1 - f0)*np.clip(d/mm, 0, 1)
         soft *= 1 + 0.12*tex[sub][ins]
