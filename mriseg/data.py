@@ -24,8 +24,8 @@ from .io import MODALITIES, AXES, atomic_path
 from .vis import show_slices
 
 # %% auto #0
-__all__ = ['axis_view', 'axis_unview', 'pad_crop', 'get_slice', 'volume_slices', 'SliceDataset', 'SegAugment', 'SliceDL',
-           'ToFloat', 'default_workers', 'slice_dataloaders']
+__all__ = ['axis_view', 'axis_unview', 'pad_crop', 'get_slice', 'volume_slices', 'SliceDataset', 'class_name', 'SegAugment',
+           'SliceDL', 'ToFloat', 'default_workers', 'slice_dataloaders']
 
 # %% ../nbs/06_data.ipynb #5a74d499
 def _order(ndim, axis):
@@ -216,6 +216,10 @@ def _resample(t:torch.Tensor, grid:torch.Tensor, mode:str)->torch.Tensor:
     "`t` [B,C,H,W] sampled at `grid` (zeros outside)."
     return F.grid_sample(t, grid, mode=mode, padding_mode='zeros', align_corners=False)
 
+def class_name(o)->str:
+    "`o`'s class as module.name: how a model records a transform that is not `SegAugment` itself."
+    return f'{type(o).__module__}.{type(o).__qualname__}'
+
 class SegAugment(RandTransform):
     "Random rotation, zoom and left-right flip of image and masks together, and intensity changes of the image."
     split_idx, order = 0, 30  # training batches only, as fastai's batch augmentations
@@ -250,7 +254,7 @@ class SegAugment(RandTransform):
                  if n not in ('self', 'context') and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD) and hasattr(self, n)]
         names = list(dict.fromkeys(names))
         s = {n: list(v) if isinstance(v := getattr(self, n), tuple) else v for n in names}
-        return s if type(self) is SegAugment else {'class': f'{type(self).__module__}.{type(self).__qualname__}', **s}
+        return s if type(self) is SegAugment else {'class': class_name(self), **s}
 
     def before_call(self, b, split_idx):
         "Draw this batch's sampling grid, one affine per sample, shared by the image and its masks."

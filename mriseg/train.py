@@ -26,7 +26,7 @@ from .io import MODALITIES, LOCK_FILE, atomic_path, folder_lock
 from .datasets import find_cases, load_case, output_folder
 from .preprocess import PrepConfig, PrepCache, preprocess_case
 from .splits import split_cases, save_split, load_split
-from .data import SegAugment, slice_dataloaders
+from .data import SegAugment, class_name, slice_dataloaders
 from .losses import DiceBCELoss
 from .metrics import region_dice_metrics
 from .model import create_model, save_model, compile_model, check_pretrained_loads
@@ -162,7 +162,7 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
     prep = prep or PrepConfig()
     prepped = _prepare(trn + val, cache, prep, progress)
     aug = dl_kwargs.pop('aug', True)
-    aug = SegAugment(context=s.context) if aug is True else aug  # model.json records its settings, another transform's name, or None
+    aug = SegAugment(context=s.context) if aug is True else aug  # model.json records its settings, another transform's class, or None
     dls = slice_dataloaders(prepped[:len(trn)], prepped[len(trn):], bs=s.bs, size=s.size, context=s.context,
                             tumour_frac=s.tumour_frac, n_per_epoch=s.n_per_epoch, valid_n=s.valid_n,
                             device=get_device(device), seed=s.seed, axis=s.axis, aug=aug, **dl_kwargs)
@@ -170,7 +170,7 @@ def seg_dataloaders(data,  # a dataset folder in any layout `find_cases` reads (
     dls.config = ModelConfig(list(sc.region_names), prep, s.size, s.context, s.axis,
                              tuple(np.median([p.spacing for p in prepped], 0).round(4).tolist()), scheme=sc.to_dict(),
                              train=s, preset=preset, extra=dict(augment=aug.settings() if isinstance(aug, SegAugment)
-                                                                else type(aug).__name__ if aug else None))
+                                                                else {'class': class_name(aug)} if aug else None))
     dls.split = split
     return dls
 
